@@ -1,0 +1,480 @@
+//! atoll's Git shell: reads the fleet repository, commits rendered packages (one commit per
+//! render, none when nothing changed), reads upstream packages at pinned revisions, and
+//! computes the per-cluster plan against HEAD. Written with gix; Git is never shelled out to.
+
+use gix::ObjectId;
+use gix::bstr::ByteSlice;
+use gix::objs::tree::{Entry, EntryKind};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum GitError {
+    #[error("{path}: {message}")]
+    Repo { path: String, message: String },
+    #[error("revision `{rev}` not found in {repo}")]
+    Revision { repo: String, rev: String },
+    #[error("package directory `{dir}` not found in {repo} at {rev}")]
+    NoPackage {
+        repo: String,
+        dir: String,
+        rev: String,
+    },
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+fn err(path: &Path, e: impl std::fmt::Display) -> GitError {
+    GitError::Repo {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    }
+}
+
+/// A file tree: path → bytes.
+pub type Files = BTreeMap<String, Vec<u8>>;
+
+/// The fleet repository.
+pub struct FleetRepo {
+    repo: gix::Repository,
+    path: PathBuf,
+}
+
+impl FleetRepo {
+    /// Opens the repository at `path`, or creates it (with a work tree) when it does not exist.
+    pub fn open_or_init(path: &Path) -> Result<FleetRepo, GitError> {
+        let repo = if path.join(".git").exists() || path.join("HEAD").exists() {
+            gix::open(path).map_err(|e| err(path, e))?
+        } else {
+            std::fs::create_dir_all(path)?;
+            gix::init(path).map_err(|e| err(path, e))?
+        };
+        Ok(FleetRepo {
+            repo,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Opens an existing repository; a missing one reads as empty (for `plan`).
+    pub fn open_if_exists(path: &Path) -> Result<Option<FleetRepo>, GitError> {
+        if path.join(".git").exists() || path.join("HEAD").exists() {
+            Ok(Some(FleetRepo {
+                repo: gix::open(path).map_err(|e| err(path, e))?,
+                path: path.to_path_buf(),
+            }))
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// HEAD's commit and tree, or `None` for a repository without commits.
+    pub fn head(&self) -> Result<Option<(ObjectId, ObjectId)>, GitError> {
+        let mut head = self.repo.head().map_err(|e| err(&self.path, e))?;
+        if head.is_unborn() {
+            return Ok(None);
+        }
+        let commit = head.peel_to_commit().map_err(|e| err(&self.path, e))?;
+        let tree = commit.tree_id().map_err(|e| err(&self.path, e))?.detach();
+        Ok(Some((commit.id, tree)))
+    }
+
+    /// Every file of HEAD.
+    pub fn head_files(&self) -> Result<Files, GitError> {
+        let mut out = Files::new();
+        if let Some((_, tree)) = self.head()? {
+            read_tree(&self.repo, tree, "", &mut out).map_err(|e| err(&self.path, e))?;
+        }
+        Ok(out)
+    }
+
+    /// Writes `files` as the new tree and commits it on HEAD's branch. Returns `None` when the
+    /// tree equals HEAD's (nothing to commit).
+    pub fn commit(&self, files: &Files, message: &str) -> Result<Option<ObjectId>, GitError> {
+        let tree = write_tree(&self.repo, files).map_err(|e| err(&self.path, e))?;
+        let head = self.head()?;
+        if head.is_some_and(|(_, t)| t == tree) {
+            return Ok(None);
+        }
+        let time = commit_time();
+        let sig = gix::actor::SignatureRef {
+            name: "atoll".into(),
+            email: "atoll@localhost".into(),
+            time: &time,
+        };
+        let parents: Vec<ObjectId> = head.map(|(c, _)| c).into_iter().collect();
+        let id = self
+            .repo
+            .commit_as(sig, sig, "HEAD", message, tree, parents)
+            .map_err(|e| err(&self.path, e))?
+            .detach();
+        self.checkout(tree, files)?;
+        Ok(Some(id))
+    }
+
+    /// Brings a non-bare repository's work tree and index to the new tree, so that `git status`
+    /// is clean after a render.
+    fn checkout(&self, tree: ObjectId, files: &Files) -> Result<(), GitError> {
+        let Some(work) = self.repo.workdir() else {
+            return Ok(());
+        };
+        let work = work.to_path_buf();
+        // Remove files the new tree no longer has, then write the rest.
+        let mut existing = Vec::new();
+        list_files(&work, &work, &mut existing)?;
+        for rel in existing {
+            if !files.contains_key(&rel) {
+                let p = work.join(&rel);
+                std::fs::remove_file(&p)?;
+                let mut dir = p.parent();
+                while let Some(d) = dir {
+                    if d == work || std::fs::remove_dir(d).is_err() {
+                        break;
+                    }
+                    dir = d.parent();
+                }
+            }
+        }
+        for (rel, bytes) in files {
+            let p = work.join(rel);
+            if std::fs::read(&p).ok().as_deref() == Some(bytes.as_slice()) {
+                continue;
+            }
+            if let Some(parent) = p.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::write(&p, bytes)?;
+        }
+        let mut index = self
+            .repo
+            .index_from_tree(&tree)
+            .map_err(|e| err(&self.path, e))?;
+        index
+            .write(Default::default())
+            .map_err(|e| err(&self.path, e))?;
+        Ok(())
+    }
+}
+
+fn list_files(root: &Path, dir: &Path, out: &mut Vec<String>) -> std::io::Result<()> {
+    for e in std::fs::read_dir(dir)? {
+        let e = e?;
+        let p = e.path();
+        if p.file_name().is_some_and(|n| n == ".git") {
+            continue;
+        }
+        if e.file_type()?.is_dir() {
+            list_files(root, &p, out)?;
+        } else if let Ok(rel) = p.strip_prefix(root) {
+            out.push(rel.to_string_lossy().replace('\\', "/"));
+        }
+    }
+    Ok(())
+}
+
+/// Commit time: `SOURCE_DATE_EPOCH` when set (reproducible commits), else now.
+fn commit_time() -> String {
+    let secs = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0)
+        });
+    format!("{secs} +0000")
+}
+
+type BoxErr = Box<dyn std::error::Error + Send + Sync>;
+
+fn read_tree(
+    repo: &gix::Repository,
+    tree: ObjectId,
+    prefix: &str,
+    out: &mut Files,
+) -> Result<(), BoxErr> {
+    let obj = repo.find_object(tree)?;
+    let t = obj.into_tree();
+    let decoded = t.decode()?;
+    for e in decoded.entries.iter() {
+        let name = e.filename.to_str_lossy();
+        let path = if prefix.is_empty() {
+            name.to_string()
+        } else {
+            format!("{prefix}/{name}")
+        };
+        if e.mode.is_tree() {
+            read_tree(repo, e.oid.to_owned(), &path, out)?;
+        } else if e.mode.is_blob() {
+            let blob = repo.find_object(e.oid.to_owned())?;
+            out.insert(path, blob.data.clone());
+        }
+    }
+    Ok(())
+}
+
+/// Builds the nested trees bottom-up. Blobs already in the object database are not rewritten
+/// (gix checks), which is what makes a re-render of an unchanged fleet cheap.
+fn write_tree(repo: &gix::Repository, files: &Files) -> Result<ObjectId, BoxErr> {
+    #[derive(Default)]
+    struct Dir<'a> {
+        files: BTreeMap<&'a str, &'a [u8]>,
+        dirs: BTreeMap<&'a str, Dir<'a>>,
+    }
+    let mut root = Dir::default();
+    for (path, bytes) in files {
+        let mut d = &mut root;
+        let mut parts = path.split('/').peekable();
+        while let Some(p) = parts.next() {
+            if parts.peek().is_none() {
+                d.files.insert(p, bytes);
+            } else {
+                d = d.dirs.entry(p).or_default();
+            }
+        }
+    }
+    fn write(repo: &gix::Repository, d: &Dir) -> Result<ObjectId, BoxErr> {
+        let mut entries = Vec::with_capacity(d.files.len() + d.dirs.len());
+        for (name, bytes) in &d.files {
+            let oid = repo.write_blob(bytes)?.detach();
+            entries.push(Entry {
+                mode: EntryKind::Blob.into(),
+                filename: (*name).into(),
+                oid,
+            });
+        }
+        for (name, sub) in &d.dirs {
+            let oid = write(repo, sub)?;
+            entries.push(Entry {
+                mode: EntryKind::Tree.into(),
+                filename: (*name).into(),
+                oid,
+            });
+        }
+        entries.sort();
+        Ok(repo.write_object(&gix::objs::Tree { entries })?.detach())
+    }
+    write(repo, &root)
+}
+
+/// Reads the directory `dir` of the repository at `repo_path` at `rev` (tag, branch or commit).
+/// Returns the commit it resolved to and the files, relative to `dir`.
+pub fn read_package(repo_path: &Path, dir: &str, rev: &str) -> Result<(String, Files), GitError> {
+    let repo = gix::open(repo_path).map_err(|e| err(repo_path, e))?;
+    let name = repo_path.display().to_string();
+    let not_found = || GitError::Revision {
+        repo: name.clone(),
+        rev: rev.to_string(),
+    };
+    let candidates = [
+        format!("refs/tags/{rev}"),
+        format!("refs/heads/{rev}"),
+        rev.to_string(),
+    ];
+    let mut commit = None;
+    for c in &candidates {
+        if let Ok(mut r) = repo.find_reference(c.as_str()) {
+            if let Ok(id) = r.peel_to_id() {
+                commit = Some(id.detach());
+                break;
+            }
+        }
+    }
+    if commit.is_none() {
+        if let Ok(id) = ObjectId::from_hex(rev.as_bytes()) {
+            commit = Some(id);
+        }
+    }
+    let commit = commit.ok_or_else(not_found)?;
+    let c = repo.find_object(commit).map_err(|_| not_found())?;
+    let c = c.try_into_commit().map_err(|_| not_found())?;
+    let tree = c.tree_id().map_err(|e| err(repo_path, e))?.detach();
+    let mut all = Files::new();
+    read_tree(&repo, tree, "", &mut all).map_err(|e| err(repo_path, e))?;
+    let prefix = format!("{}/", dir.trim_matches('/'));
+    let files: Files = all
+        .into_iter()
+        .filter_map(|(p, b)| p.strip_prefix(&prefix).map(|r| (r.to_string(), b)))
+        .collect();
+    if files.is_empty() {
+        return Err(GitError::NoPackage {
+            repo: name,
+            dir: dir.to_string(),
+            rev: rev.to_string(),
+        });
+    }
+    Ok((commit.to_string(), files))
+}
+
+// ------------------------------------------------------------------ plan
+
+/// How one file changes.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct FileChange {
+    pub path: String,
+    pub change: ChangeKind,
+    /// Unified diff of the text.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub diff: String,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum ChangeKind {
+    Added,
+    Modified,
+    Removed,
+}
+
+/// Changes of one cluster (or `(fleet)` for files that belong to none).
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct ClusterPlan {
+    pub cluster: String,
+    pub added: usize,
+    pub modified: usize,
+    pub removed: usize,
+    /// The cluster as a whole: `new`, `changed` or `removed`.
+    pub status: String,
+    pub files: Vec<FileChange>,
+}
+
+/// The cluster a repository path belongs to.
+pub fn cluster_of(path: &str) -> Option<&str> {
+    let rest = path
+        .strip_prefix("clusters/")
+        .or_else(|| path.strip_prefix("management/clusters/"))
+        .map(|r| r.split('/').next().unwrap_or(r))
+        .or_else(|| {
+            path.strip_prefix("management/gitops/")
+                .and_then(|r| r.strip_suffix(".yaml"))
+        })
+        .or_else(|| {
+            path.strip_prefix("state/clusters/")
+                .and_then(|r| r.strip_suffix(".yaml"))
+        })?;
+    Some(rest)
+}
+
+/// Compares `old` and `new` trees, per cluster. `with_diff` adds unified text diffs.
+pub fn plan(old: &Files, new: &Files, with_diff: bool) -> Vec<ClusterPlan> {
+    let mut by: BTreeMap<String, ClusterPlan> = BTreeMap::new();
+    let mut add = |path: &str, change: ChangeKind, diff: String| {
+        let key = cluster_of(path).unwrap_or("(fleet)").to_string();
+        let p = by.entry(key.clone()).or_insert_with(|| ClusterPlan {
+            cluster: key,
+            ..Default::default()
+        });
+        match change {
+            ChangeKind::Added => p.added += 1,
+            ChangeKind::Modified => p.modified += 1,
+            ChangeKind::Removed => p.removed += 1,
+        }
+        p.files.push(FileChange {
+            path: path.to_string(),
+            change,
+            diff,
+        });
+    };
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    for (path, nb) in new {
+        match old.get(path) {
+            None => add(
+                path,
+                ChangeKind::Added,
+                if with_diff {
+                    unified("", &text(nb), path)
+                } else {
+                    String::new()
+                },
+            ),
+            Some(ob) if ob != nb => add(
+                path,
+                ChangeKind::Modified,
+                if with_diff {
+                    unified(&text(ob), &text(nb), path)
+                } else {
+                    String::new()
+                },
+            ),
+            _ => {}
+        }
+    }
+    for (path, ob) in old {
+        if !new.contains_key(path) {
+            add(
+                path,
+                ChangeKind::Removed,
+                if with_diff {
+                    unified(&text(ob), "", path)
+                } else {
+                    String::new()
+                },
+            );
+        }
+    }
+    let mut out: Vec<ClusterPlan> = by.into_values().collect();
+    for p in &mut out {
+        let total = p.files.len();
+        p.status = if p.added == total
+            && p.cluster != "(fleet)"
+            && p.files
+                .iter()
+                .any(|f| f.path.ends_with("/kustomization.yaml") || f.path.starts_with("state/"))
+            && old_has_none(old, &p.cluster)
+        {
+            "new".into()
+        } else if p.removed == total
+            && !new
+                .keys()
+                .any(|k| cluster_of(k) == Some(p.cluster.as_str()))
+        {
+            "removed".into()
+        } else {
+            "changed".into()
+        };
+        p.files.sort_by(|a, b| a.path.cmp(&b.path));
+    }
+    out
+}
+
+fn old_has_none(old: &Files, cluster: &str) -> bool {
+    !old.keys().any(|k| cluster_of(k) == Some(cluster))
+}
+
+fn unified(a: &str, b: &str, path: &str) -> String {
+    similar::TextDiff::from_lines(a, b)
+        .unified_diff()
+        .context_radius(2)
+        .header(&format!("a/{path}"), &format!("b/{path}"))
+        .to_string()
+}
+
+/// A commit message that says what changed per cluster.
+pub fn commit_message(plans: &[ClusterPlan], note: Option<&str>) -> String {
+    let new = plans.iter().filter(|p| p.status == "new").count();
+    let removed = plans.iter().filter(|p| p.status == "removed").count();
+    let changed = plans
+        .iter()
+        .filter(|p| p.status == "changed" && p.cluster != "(fleet)")
+        .count();
+    let mut msg = format!(
+        "atoll: render fleet ({new} new, {changed} changed, {removed} removed clusters)\n\n"
+    );
+    if let Some(n) = note {
+        msg.push_str(n);
+        msg.push_str("\n\n");
+    }
+    const MAX: usize = 200;
+    for p in plans.iter().take(MAX) {
+        msg.push_str(&format!(
+            "{}: {} (+{} ~{} -{})\n",
+            p.cluster, p.status, p.added, p.modified, p.removed
+        ));
+    }
+    if plans.len() > MAX {
+        msg.push_str(&format!("… and {} more\n", plans.len() - MAX));
+    }
+    msg
+}

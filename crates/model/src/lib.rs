@@ -1,0 +1,21 @@
+//! atoll's API: the `atoll.dev/v1alpha1` kinds, reading them from YAML with positions, and
+//! validating them into a [`Model`] whose references all resolve.
+//!
+//! Every error is a [`Diagnostic`] naming file, line, column, object, field path and what was
+//! expected; all errors of a load are reported together.
+
+pub mod convert;
+pub mod load;
+pub mod selector;
+pub mod types;
+pub mod validate;
+pub mod yaml;
+
+pub use load::{Decl, Declarations, Diagnostic, Diagnostics, Origin, load_paths, load_str};
+pub use types::*;
+pub use validate::{Model, validate};
+
+/// Loads and validates in one step.
+pub fn load_model(paths: &[std::path::PathBuf]) -> Result<Model, Diagnostics> {
+    validate(load_paths(paths)?)
+}

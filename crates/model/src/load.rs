@@ -1,0 +1,401 @@
+//! Reading declarations from YAML files and folders into typed, located objects.
+
+use crate::convert;
+use crate::types::*;
+use crate::yaml::{self, Positions};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Where a declaration came from, so any later error can name file, line and field.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    pub file: Arc<str>,
+    /// Line of the document's start.
+    pub line: usize,
+    pub positions: Arc<Positions>,
+    /// For objects expanded from another (a LogicalCluster member, a converted
+    /// LowLevelOrchestration entry): the path of the entry inside that document.
+    pub prefix: String,
+    /// `Kind/name` of the declaring object.
+    pub object: Arc<str>,
+}
+
+impl Origin {
+    /// An error about the field at `path` (relative to this object).
+    pub fn error(&self, path: &str, message: impl Into<String>) -> Diagnostic {
+        let full = match (self.prefix.is_empty(), path.is_empty()) {
+            (true, _) => path.to_string(),
+            (false, true) => self.prefix.clone(),
+            (false, false) if path.starts_with('[') => format!("{}{path}", self.prefix),
+            (false, false) => format!("{}.{path}", self.prefix),
+        };
+        let (line, col) = self.positions.find(&full).unwrap_or((self.line, 1));
+        Diagnostic {
+            file: self.file.to_string(),
+            line,
+            col,
+            object: self.object.to_string(),
+            path: full,
+            message: message.into(),
+        }
+    }
+
+    /// The same document, seen from an entry inside it.
+    pub fn nested(&self, path: &str, object: String) -> Origin {
+        let mut o = self.clone();
+        o.prefix = if self.prefix.is_empty() {
+            path.to_string()
+        } else {
+            format!("{}.{path}", self.prefix)
+        };
+        o.object = object.into();
+        o
+    }
+}
+
+/// One error in the declarations.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Diagnostic {
+    pub file: String,
+    pub line: usize,
+    pub col: usize,
+    /// `Kind/name`, or empty when the document could not be identified.
+    pub object: String,
+    /// Field path, e.g. `spec.infrastructure.name`.
+    pub path: String,
+    /// What is wrong and what was expected.
+    pub message: String,
+}
+
+impl std::fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}:{}:", self.file, self.line, self.col)?;
+        if !self.object.is_empty() {
+            write!(f, " {}:", self.object)?;
+        }
+        if !self.path.is_empty() {
+            write!(f, " {}:", self.path)?;
+        }
+        write!(f, " {}", self.message)
+    }
+}
+
+/// All errors found, reported at once.
+#[derive(Debug, Clone, thiserror::Error)]
+pub struct Diagnostics(pub Vec<Diagnostic>);
+
+impl std::fmt::Display for Diagnostics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for d in &self.0 {
+            writeln!(f, "{d}")?;
+        }
+        write!(f, "{} error(s)", self.0.len())
+    }
+}
+
+/// A declared object: its identity, labels, spec and origin.
+#[derive(Debug, Clone)]
+pub struct Decl<T> {
+    pub name: String,
+    /// Set for namespaced kinds (the owning team).
+    pub namespace: Option<String>,
+    pub labels: BTreeMap<String, String>,
+    pub spec: T,
+    pub origin: Origin,
+}
+
+/// Every declaration read, in file order.
+#[derive(Debug, Clone, Default)]
+pub struct Declarations {
+    pub fleets: Vec<Decl<FleetSpec>>,
+    pub profiles: Vec<Decl<InfrastructureProfileSpec>>,
+    pub catalogs: Vec<Decl<ClusterCatalogSpec>>,
+    pub clusters: Vec<Decl<ClusterSpec>>,
+    pub logical_clusters: Vec<Decl<LogicalClusterSpec>>,
+    pub teams: Vec<Decl<TeamSpec>>,
+    pub applications: Vec<Decl<ApplicationSpec>>,
+    pub policies: Vec<Decl<TargetPolicySpec>>,
+    pub workload_deployments: Vec<Decl<WorkloadDeploymentSpec>>,
+    pub package_variants: Vec<Decl<PackageVariantSpec>>,
+    pub pools: Vec<Decl<IPPoolSpec>>,
+}
+
+/// The kinds atoll reads, as `apiVersion`, `kind`.
+pub const KINDS: &[&str] = &[
+    "Fleet",
+    "InfrastructureProfile",
+    "ClusterCatalog",
+    "Cluster",
+    "LogicalCluster",
+    "Team",
+    "Application",
+    "TargetPolicy",
+    "WorkloadDeployment",
+    "PackageVariant",
+    "IPPool",
+];
+
+/// Lists the YAML files under `paths` (files as given, folders walked recursively), sorted
+/// within each folder so that loading is deterministic.
+pub fn yaml_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Diagnostic> {
+    let mut out = Vec::new();
+    for p in paths {
+        walk(p, &mut out, true)?;
+    }
+    Ok(out)
+}
+
+fn walk(p: &Path, out: &mut Vec<PathBuf>, explicit: bool) -> Result<(), Diagnostic> {
+    let io = |e: std::io::Error| Diagnostic {
+        file: p.display().to_string(),
+        line: 0,
+        col: 0,
+        object: String::new(),
+        path: String::new(),
+        message: format!("cannot read: {e}"),
+    };
+    let meta = std::fs::metadata(p).map_err(io)?;
+    if meta.is_dir() {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(p)
+            .map_err(io)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        entries.sort();
+        for e in entries {
+            let name = e.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if name.starts_with('.') {
+                continue;
+            }
+            walk(&e, out, false)?;
+        }
+    } else if explicit || matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
+        out.push(p.to_path_buf());
+    }
+    Ok(())
+}
+
+/// Loads every declaration under `paths`. All errors are collected.
+pub fn load_paths(paths: &[PathBuf]) -> Result<Declarations, Diagnostics> {
+    let files = yaml_files(paths).map_err(|d| Diagnostics(vec![d]))?;
+    let mut decls = Declarations::default();
+    let mut diags = Vec::new();
+    for f in files {
+        let name = f.display().to_string();
+        match std::fs::read_to_string(&f) {
+            Ok(text) => load_str(&name, &text, &mut decls, &mut diags),
+            Err(e) => diags.push(Diagnostic {
+                file: name,
+                line: 0,
+                col: 0,
+                object: String::new(),
+                path: String::new(),
+                message: format!("cannot read: {e}"),
+            }),
+        }
+    }
+    if diags.is_empty() {
+        Ok(decls)
+    } else {
+        Err(Diagnostics(diags))
+    }
+}
+
+/// Loads the documents of one YAML text, naming it `file` in errors.
+pub fn load_str(file: &str, text: &str, decls: &mut Declarations, diags: &mut Vec<Diagnostic>) {
+    let docs = match yaml::parse_documents(text) {
+        Ok(d) => d,
+        Err(e) => {
+            diags.push(Diagnostic {
+                file: file.into(),
+                line: e.line,
+                col: e.col,
+                object: String::new(),
+                path: String::new(),
+                message: format!("invalid YAML: {}", e.message),
+            });
+            return;
+        }
+    };
+    let file: Arc<str> = file.into();
+    for doc in docs {
+        let origin = Origin {
+            file: file.clone(),
+            line: doc.line,
+            positions: Arc::new(doc.positions),
+            prefix: String::new(),
+            object: "".into(),
+        };
+        load_doc(doc.value, origin, decls, diags);
+    }
+}
+
+fn load_doc(
+    value: Value,
+    mut origin: Origin,
+    decls: &mut Declarations,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let Value::Object(mut map) = value else {
+        diags.push(origin.error(
+            "",
+            "expected a mapping with apiVersion, kind, metadata and spec",
+        ));
+        return;
+    };
+    let api_version = map
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let kind = map
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    if api_version.is_empty() || kind.is_empty() {
+        let field = if api_version.is_empty() {
+            "apiVersion"
+        } else {
+            "kind"
+        };
+        diags.push(origin.error(
+            field,
+            format!("missing `{field}`: every document needs apiVersion and kind"),
+        ));
+        return;
+    }
+    let meta: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta = match map
+        .remove("metadata")
+        .map(serde_json::from_value)
+        .transpose()
+    {
+        Ok(m) => m.unwrap_or_default(),
+        Err(e) => {
+            diags.push(origin.error("metadata", format!("invalid metadata: {e}")));
+            return;
+        }
+    };
+    let name = meta.name.clone().unwrap_or_default();
+    origin.object = format!("{kind}/{}", if name.is_empty() { "?" } else { &name }).into();
+    if name.is_empty() {
+        diags.push(origin.error("metadata", "missing `metadata.name`"));
+        return;
+    }
+    if let Some(msg) = crate::validate::dns_subdomain_problem(&name) {
+        diags.push(origin.error("metadata.name", msg));
+    }
+    for key in map.keys() {
+        if !matches!(key.as_str(), "apiVersion" | "kind" | "spec" | "status") {
+            diags.push(origin.error(
+                key,
+                format!(
+                    "unknown field `{key}`, expected apiVersion, kind, metadata, spec or status"
+                ),
+            ));
+        }
+    }
+    let labels = meta.labels.clone().unwrap_or_default();
+    let namespace = meta.namespace.clone();
+    let spec = map
+        .remove("spec")
+        .unwrap_or(Value::Object(Default::default()));
+
+    if api_version == convert::LLO_API_VERSION && kind == "LowLevelOrchestration" {
+        if let Some(s) = typed::<convert::LowLevelOrchestrationSpec>(spec, &origin, diags) {
+            convert::expand(&name, s, &origin, decls, diags);
+        }
+        return;
+    }
+    if api_version != API_VERSION {
+        let msg = if KINDS.contains(&kind.as_str()) {
+            format!("unsupported apiVersion `{api_version}` for {kind}, expected `{API_VERSION}`")
+        } else {
+            format!(
+                "unknown apiVersion `{api_version}`: expected `{API_VERSION}` or `{}` (LowLevelOrchestration)",
+                convert::LLO_API_VERSION
+            )
+        };
+        diags.push(origin.error("apiVersion", msg));
+        return;
+    }
+    let namespaced = matches!(kind.as_str(), "Application" | "TargetPolicy");
+    if namespaced && namespace.as_deref().unwrap_or("").is_empty() {
+        diags.push(origin.error(
+            "metadata",
+            format!("{kind} is namespaced: set `metadata.namespace` to the owning team"),
+        ));
+        return;
+    }
+    if !namespaced && namespace.is_some() {
+        diags.push(origin.error(
+            "metadata.namespace",
+            format!("{kind} is cluster-scoped: remove `metadata.namespace`"),
+        ));
+    }
+    macro_rules! push {
+        ($field:ident, $ty:ty) => {{
+            if let Some(spec) = typed::<$ty>(spec, &origin, diags) {
+                decls.$field.push(Decl {
+                    name,
+                    namespace,
+                    labels,
+                    spec,
+                    origin,
+                });
+            }
+        }};
+    }
+    match kind.as_str() {
+        "Fleet" => push!(fleets, FleetSpec),
+        "InfrastructureProfile" => push!(profiles, InfrastructureProfileSpec),
+        "ClusterCatalog" => push!(catalogs, ClusterCatalogSpec),
+        "Cluster" => push!(clusters, ClusterSpec),
+        "LogicalCluster" => push!(logical_clusters, LogicalClusterSpec),
+        "Team" => push!(teams, TeamSpec),
+        "Application" => push!(applications, ApplicationSpec),
+        "TargetPolicy" => push!(policies, TargetPolicySpec),
+        "WorkloadDeployment" => push!(workload_deployments, WorkloadDeploymentSpec),
+        "PackageVariant" => push!(package_variants, PackageVariantSpec),
+        "IPPool" => push!(pools, IPPoolSpec),
+        other => diags.push(origin.error(
+            "kind",
+            format!(
+                "unknown kind `{other}` in {API_VERSION}, expected one of: {}",
+                KINDS.join(", ")
+            ),
+        )),
+    }
+}
+
+/// Deserialises a spec, turning serde's complaint into an error at the offending field.
+pub(crate) fn typed<T: DeserializeOwned>(
+    spec: Value,
+    origin: &Origin,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<T> {
+    match serde_path_to_error::deserialize::<_, T>(spec) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            let inner = e.path().to_string();
+            let path = if inner == "." {
+                "spec".to_string()
+            } else {
+                format!("spec.{inner}")
+            };
+            // serde names the field as `?` when the error is about a missing one at this level.
+            let path = path.replace(".?", "");
+            diags.push(origin.error(&path, describe_serde(&e.into_inner().to_string())));
+            None
+        }
+    }
+}
+
+fn describe_serde(msg: &str) -> String {
+    // serde_json: "invalid type: string \"x\", expected i32" — already says what was expected.
+    msg.trim_end_matches(|c: char| c.is_ascii_digit() || c == ' ' || c == ',')
+        .replace(" at line column", "")
+        .to_string()
+}
