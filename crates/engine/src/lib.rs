@@ -193,7 +193,11 @@ pub fn render(inputs: &Inputs) -> Result<Output, Diagnostics> {
         }
     };
     // Fixed ranges must not collide with pool space handed out by atoll.
-    for c in clusters.values() {
+    // An existing cluster's ranges are whatever it was built with; atoll does not check them.
+    for c in clusters
+        .values()
+        .filter(|c| c.provider.value != Provider::Existing)
+    {
         for (what, r) in [("pod", &c.pods), ("service", &c.services)] {
             if let Range::Fixed(cidr) = &r.value {
                 let Ok(net) = cidr.parse::<ipnet::IpNet>() else {

@@ -96,6 +96,7 @@ pub struct GitOpsSettings {
     pub agent: Option<GitOpsAgent>,
     /// URL the agents clone. Default `https://git.example.com/fleet.git`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "repoURL")]
     pub repo_url: Option<String>,
     /// Branch the agents follow. Default `main`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -300,6 +301,7 @@ pub struct SoftwareValues {
     pub version: Option<String>,
     /// Helm repository URL; a sensible upstream default exists for every add-on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "repoURL")]
     pub repo_url: Option<String>,
     /// Chart name; defaults per add-on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -572,6 +574,7 @@ pub struct ApplicationSpec {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GitSource {
     /// Repository URL.
+    #[serde(rename = "repoURL")]
     pub repo_url: String,
     /// Branch, tag or commit. Default `main`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -599,6 +602,7 @@ pub struct UpstreamPackage {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HelmSource {
     /// Chart repository URL (`https://` or `oci://`).
+    #[serde(rename = "repoURL")]
     pub repo_url: String,
     /// Chart name.
     pub chart: String,
