@@ -133,11 +133,7 @@ pub fn render(
     let version = &c.kubernetes_version.value;
     let cp = match c.bootstrap.value {
         Bootstrap::Kubeadm => {
-            let mut kubelet = json!({});
-            if c.provider.value == Provider::OpenStack {
-                kubelet =
-                    json!({"kubeletExtraArgs": [{"name": "cloud-provider", "value": "external"}]});
-            }
+            let kubelet = kubelet_args(c.provider.value);
             json!({"apiVersion": cp_api, "kind": cp_kind, "metadata": meta(&format!("{name}-control-plane"), ns, name),
             "spec": {
                 "replicas": c.control_plane_count.value,
@@ -165,11 +161,12 @@ pub fn render(
 
     // Workers.
     let boot_spec = match c.bootstrap.value {
-        Bootstrap::Kubeadm if c.provider.value == Provider::OpenStack => {
-            json!({"joinConfiguration": {"nodeRegistration": {"kubeletExtraArgs": [{"name": "cloud-provider", "value": "external"}]}}})
+        Bootstrap::Kubeadm => {
+            json!({"joinConfiguration": {"nodeRegistration": kubelet_args(c.provider.value)}})
         }
-        Bootstrap::Kubeadm => json!({"joinConfiguration": {"nodeRegistration": {}}}),
-        Bootstrap::K3s => json!({"agentConfig": {}}),
+        Bootstrap::K3s => {
+            json!({"agentConfig": {"nodeLabels": [format!("atoll.dev/cluster={name}")]}})
+        }
     };
     let md_name = format!("{name}-workers");
     let boot = json!({"apiVersion": boot_api, "kind": boot_kind, "metadata": meta(&md_name, ns, name),
@@ -209,6 +206,19 @@ pub fn render(
         agent_resource_set(c, ns, agent_object),
     ));
     files
+}
+
+/// Kubelet flags per provider: OpenStack nodes use the external cloud provider; Docker and
+/// in-memory nodes switch off disk-pressure eviction, as Cluster API's own Docker templates do.
+fn kubelet_args(p: Provider) -> Value {
+    match p {
+        Provider::OpenStack => {
+            json!({"kubeletExtraArgs": [{"name": "cloud-provider", "value": "external"}]})
+        }
+        _ => {
+            json!({"kubeletExtraArgs": [{"name": "eviction-hard", "value": "nodefs.available<0%,nodefs.inodesFree<0%,imagefs.available<0%"}]})
+        }
+    }
 }
 
 fn k3s_version(v: &str) -> String {

@@ -1,0 +1,113 @@
+//! Helpers for the end-to-end tests: run the real `atoll` binary against real Git repositories.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Once;
+
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+/// The upstream package catalog the examples pin (a real Git repo with tags v1, v2).
+pub fn ensure_upstream() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let dest = root().join("target/upstream-packages");
+        if dest.join(".git").exists() {
+            return;
+        }
+        let st = Command::new("bash")
+            .arg(root().join("examples/upstream-packages/make-repo.sh"))
+            .arg(&dest)
+            .status()
+            .unwrap();
+        assert!(st.success());
+    });
+}
+
+pub fn atoll(args: &[&str]) -> Output {
+    ensure_upstream();
+    Command::new(env!("CARGO_BIN_EXE_atoll"))
+        .args(args)
+        .current_dir(root())
+        .env("SOURCE_DATE_EPOCH", "1767225600")
+        .output()
+        .unwrap()
+}
+
+pub fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "atoll failed:\nstdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn git(repo: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(repo)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// HEAD of a repository, or "" when it has none.
+pub fn head(repo: &Path) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(repo)
+        .args(["rev-parse", "HEAD"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Every file of the work tree (relative path → text), .git excluded.
+pub fn files(dir: &Path) -> std::collections::BTreeMap<String, String> {
+    fn walk(root: &Path, d: &Path, out: &mut std::collections::BTreeMap<String, String>) {
+        for e in std::fs::read_dir(d).unwrap().flatten() {
+            let p = e.path();
+            if p.file_name().unwrap() == ".git" {
+                continue;
+            }
+            if p.is_dir() {
+                walk(root, &p, out);
+            } else {
+                out.insert(
+                    p.strip_prefix(root).unwrap().to_string_lossy().into_owned(),
+                    std::fs::read_to_string(&p).unwrap(),
+                );
+            }
+        }
+    }
+    let mut out = Default::default();
+    walk(dir, dir, &mut out);
+    out
+}
+
+/// Copies a folder (for tests that edit declarations).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let p = e.path();
+        let t = to.join(e.file_name());
+        if p.is_dir() {
+            copy_dir(&p, &t);
+        } else {
+            std::fs::copy(&p, &t).unwrap();
+        }
+    }
+}
