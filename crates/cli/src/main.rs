@@ -316,7 +316,9 @@ fn print_plan(plans: &[ClusterPlan], diff: bool) {
                 ("-", "31")
             }
             _ => {
-                changed += 1;
+                if p.cluster != "(fleet)" {
+                    changed += 1;
+                }
                 ("~", "33")
             }
         };
@@ -353,6 +355,6 @@ fn print_plan(plans: &[ClusterPlan], diff: bool) {
     }
     let _ = writeln!(
         out,
-        "\nplan: {new} new, {changed} changed, {removed} removed"
+        "\nplan: {new} new, {changed} changed, {removed} removed clusters"
     );
 }

@@ -274,10 +274,10 @@ fn transform(s: &Value, crd: bool) -> Value {
         out.remove("type");
         out.insert("type".into(), json!(["integer", "string"]));
     }
-    if m.get("nullable") == Some(&Value::Bool(true)) {
-        if let Some(Value::String(t)) = out.get("type").cloned() {
-            out.insert("type".into(), json!([t, "null"]));
-        }
+    if m.get("nullable") == Some(&Value::Bool(true))
+        && let Some(Value::String(t)) = out.get("type").cloned()
+    {
+        out.insert("type".into(), json!([t, "null"]));
     }
     let has_props = m
         .get("properties")

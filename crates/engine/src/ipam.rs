@@ -54,15 +54,13 @@ pub fn allocate(
         let mut given: BTreeMap<String, String> = BTreeMap::new();
         // Keep what is still asked for and still fits the pool.
         for c in clusters {
-            if let Some(block) = prev.and_then(|p| p.get(c)) {
-                if let Ok(net) = block.parse::<IpNet>() {
-                    if net.prefix_len() == def.prefix
-                        && def.cidrs.iter().any(|p| p.contains(&net))
-                        && used.insert(net)
-                    {
-                        given.insert(c.clone(), block.clone());
-                    }
-                }
+            if let Some(block) = prev.and_then(|p| p.get(c))
+                && let Ok(net) = block.parse::<IpNet>()
+                && net.prefix_len() == def.prefix
+                && def.cidrs.iter().any(|p| p.contains(&net))
+                && used.insert(net)
+            {
+                given.insert(c.clone(), block.clone());
             }
         }
         // New clusters: lowest free block; one cursor per pool keeps this linear.

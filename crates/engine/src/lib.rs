@@ -219,7 +219,12 @@ pub fn render(inputs: &Inputs) -> Result<Output, Diagnostics> {
         }
     }
     // Namespaces belong to one team.
-    let mut ns_owner: BTreeMap<String, (String, String)> = BTreeMap::new();
+    // A namespace named after a team is that team's.
+    let mut ns_owner: BTreeMap<String, (String, String)> = m
+        .teams
+        .keys()
+        .map(|t| (t.clone(), (t.clone(), "its own namespace".to_string())))
+        .collect();
     for ((team, name), a) in &m.applications {
         let ns = a
             .spec
@@ -230,7 +235,7 @@ pub fn render(inputs: &Inputs) -> Result<Output, Diagnostics> {
             if other != team {
                 diags.push(a.origin.error(
                     "spec.targetNamespace",
-                    format!("namespace `{ns}` is already used by team `{other}` (application {other_app}); a namespace belongs to one team"),
+                    format!("namespace `{ns}` is already used by team `{other}` ({other_app}); a namespace belongs to one team"),
                 ));
             }
         } else {
@@ -268,7 +273,7 @@ pub fn render(inputs: &Inputs) -> Result<Output, Diagnostics> {
             acc
         });
     let empty = BTreeSet::new();
-    let per_cluster: Vec<Result<Vec<(String, String)>, Vec<Diagnostic>>> = clusters
+    let per_cluster: Vec<ClusterFiles> = clusters
         .values()
         .collect::<Vec<_>>()
         .par_iter()
@@ -313,6 +318,9 @@ pub fn render(inputs: &Inputs) -> Result<Output, Diagnostics> {
     })
 }
 
+/// One cluster's files, or the errors that stopped them.
+type ClusterFiles = Result<Vec<(String, String)>, Vec<Diagnostic>>;
+
 fn render_cluster(
     m: &Model,
     c: &ResolvedCluster,
@@ -320,7 +328,7 @@ fn render_cluster(
     pvs: &[&Decl<PackageVariantSpec>],
     allocs: &Allocations,
     upstreams: &BTreeMap<UpstreamPackage, Fetched>,
-) -> Result<Vec<(String, String)>, Vec<Diagnostic>> {
+) -> ClusterFiles {
     let name = &c.name;
     let decl = &m.clusters[name];
     let mut files: Vec<(String, String)> = Vec::new();

@@ -111,10 +111,10 @@ fn inject(v: &mut Value, inj: &Injection) {
         meta["labels"] = json!({});
     }
     meta["labels"]["atoll.dev/cluster"] = json!(inj.cluster);
-    if let Some(ns) = inj.namespace {
-        if !CLUSTER_SCOPED.contains(&kind.as_str()) {
-            meta["namespace"] = json!(ns);
-        }
+    if let Some(ns) = inj.namespace
+        && !CLUSTER_SCOPED.contains(&kind.as_str())
+    {
+        meta["namespace"] = json!(ns);
     }
     // A ConfigMap that asks for the cluster's context gets it as data.
     if kind == "ConfigMap" && meta["annotations"]["atoll.dev/inject"] == "cluster-context" {

@@ -148,14 +148,14 @@ pub fn resolve(m: &Model, c: &Decl<ClusterSpec>) -> Result<ResolvedCluster, Vec<
             });
         }
     }
-    if let Some(cat) = catalog {
-        if let Some(o) = &cat.spec.overrides {
-            layers.push(Layer {
-                from: format!("catalog {}", cat.name),
-                infra: o.infrastructure.as_ref(),
-                net: o.network.as_ref(),
-            });
-        }
+    if let Some(cat) = catalog
+        && let Some(o) = &cat.spec.overrides
+    {
+        layers.push(Layer {
+            from: format!("catalog {}", cat.name),
+            infra: o.infrastructure.as_ref(),
+            net: o.network.as_ref(),
+        });
     }
     if let Some(o) = &c.spec.overrides {
         layers.push(Layer {

@@ -274,17 +274,17 @@ pub fn read_package(repo_path: &Path, dir: &str, rev: &str) -> Result<(String, F
     ];
     let mut commit = None;
     for c in &candidates {
-        if let Ok(mut r) = repo.find_reference(c.as_str()) {
-            if let Ok(id) = r.peel_to_id() {
-                commit = Some(id.detach());
-                break;
-            }
+        if let Ok(mut r) = repo.find_reference(c.as_str())
+            && let Ok(id) = r.peel_to_id()
+        {
+            commit = Some(id.detach());
+            break;
         }
     }
-    if commit.is_none() {
-        if let Ok(id) = ObjectId::from_hex(rev.as_bytes()) {
-            commit = Some(id);
-        }
+    if commit.is_none()
+        && let Ok(id) = ObjectId::from_hex(rev.as_bytes())
+    {
+        commit = Some(id);
     }
     let commit = commit.ok_or_else(not_found)?;
     let c = repo.find_object(commit).map_err(|_| not_found())?;

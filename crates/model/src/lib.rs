@@ -17,5 +17,15 @@ pub use validate::{Model, validate};
 
 /// Loads and validates in one step.
 pub fn load_model(paths: &[std::path::PathBuf]) -> Result<Model, Diagnostics> {
-    validate(load_paths(paths)?)
+    let (decls, mut diags) = load::load_paths_lenient(paths);
+    match validate(decls) {
+        Ok(m) if diags.is_empty() => Ok(m),
+        Ok(_) => Err(Diagnostics(diags)),
+        Err(Diagnostics(more)) => {
+            diags.extend(more);
+            diags.sort();
+            diags.dedup();
+            Err(Diagnostics(diags))
+        }
+    }
 }

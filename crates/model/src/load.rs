@@ -179,7 +179,21 @@ fn walk(p: &Path, out: &mut Vec<PathBuf>, explicit: bool) -> Result<(), Diagnost
 
 /// Loads every declaration under `paths`. All errors are collected.
 pub fn load_paths(paths: &[PathBuf]) -> Result<Declarations, Diagnostics> {
-    let files = yaml_files(paths).map_err(|d| Diagnostics(vec![d]))?;
+    let (decls, diags) = load_paths_lenient(paths);
+    if diags.is_empty() {
+        Ok(decls)
+    } else {
+        Err(Diagnostics(diags))
+    }
+}
+
+/// Loads what can be loaded, and the errors of what could not, so that validation can still
+/// report everything else in the same run.
+pub fn load_paths_lenient(paths: &[PathBuf]) -> (Declarations, Vec<Diagnostic>) {
+    let files = match yaml_files(paths) {
+        Ok(f) => f,
+        Err(d) => return (Declarations::default(), vec![d]),
+    };
     let mut decls = Declarations::default();
     let mut diags = Vec::new();
     for f in files {
@@ -196,11 +210,7 @@ pub fn load_paths(paths: &[PathBuf]) -> Result<Declarations, Diagnostics> {
             }),
         }
     }
-    if diags.is_empty() {
-        Ok(decls)
-    } else {
-        Err(Diagnostics(diags))
-    }
+    (decls, diags)
 }
 
 /// Loads the documents of one YAML text, naming it `file` in errors.
@@ -394,8 +404,5 @@ pub(crate) fn typed<T: DeserializeOwned>(
 }
 
 fn describe_serde(msg: &str) -> String {
-    // serde_json: "invalid type: string \"x\", expected i32" — already says what was expected.
-    msg.trim_end_matches(|c: char| c.is_ascii_digit() || c == ' ' || c == ',')
-        .replace(" at line column", "")
-        .to_string()
+    msg.to_string()
 }

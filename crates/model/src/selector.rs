@@ -75,10 +75,10 @@ pub fn label_key_problem(key: &str) -> Option<String> {
         Some((p, n)) => (Some(p), n),
         None => (None, key),
     };
-    if let Some(p) = prefix {
-        if let Some(m) = crate::validate::dns_subdomain_problem(p) {
-            return Some(format!("label key `{key}`: prefix {m}"));
-        }
+    if let Some(p) = prefix
+        && let Some(m) = crate::validate::dns_subdomain_problem(p)
+    {
+        return Some(format!("label key `{key}`: prefix {m}"));
     }
     label_value_problem(name)
         .filter(|_| true)

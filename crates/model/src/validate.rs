@@ -71,10 +71,10 @@ pub fn validate(decls: Declarations) -> Result<Model, Diagnostics> {
     }
     if let Some(f) = decls.fleets.first() {
         m.fleet = f.spec.clone();
-        if let Some(ns) = &f.spec.management_namespace {
-            if let Some(msg) = dns_label_problem(ns) {
-                d.push(f.origin.error("spec.managementNamespace", msg));
-            }
+        if let Some(ns) = &f.spec.management_namespace
+            && let Some(msg) = dns_label_problem(ns)
+        {
+            d.push(f.origin.error("spec.managementNamespace", msg));
         }
     }
 
@@ -581,29 +581,29 @@ fn check_ref(
 }
 
 fn check_infra(v: &InfrastructureValues, o: &Origin, at: &str, d: &mut Vec<Diagnostic>) {
-    if let Some(kv) = &v.kubernetes_version {
-        if !is_k8s_version(kv) {
-            d.push(o.error(
-                &format!("{at}.kubernetesVersion"),
-                format!("`{kv}` is not a Kubernetes version, expected e.g. `v1.34.2`"),
-            ));
-        }
+    if let Some(kv) = &v.kubernetes_version
+        && !is_k8s_version(kv)
+    {
+        d.push(o.error(
+            &format!("{at}.kubernetesVersion"),
+            format!("`{kv}` is not a Kubernetes version, expected e.g. `v1.34.2`"),
+        ));
     }
-    if let Some(n) = v.control_plane_count {
-        if n < 1 || n % 2 == 0 {
-            d.push(o.error(
-                &format!("{at}.controlPlaneCount"),
-                format!("{n} control-plane machines: expected an odd number >= 1 (etcd quorum)"),
-            ));
-        }
+    if let Some(n) = v.control_plane_count
+        && (n < 1 || n % 2 == 0)
+    {
+        d.push(o.error(
+            &format!("{at}.controlPlaneCount"),
+            format!("{n} control-plane machines: expected an odd number >= 1 (etcd quorum)"),
+        ));
     }
-    if let Some(n) = v.worker_count {
-        if n < 0 {
-            d.push(o.error(
-                &format!("{at}.workerCount"),
-                format!("{n} workers: expected 0 or more"),
-            ));
-        }
+    if let Some(n) = v.worker_count
+        && n < 0
+    {
+        d.push(o.error(
+            &format!("{at}.workerCount"),
+            format!("{n} workers: expected 0 or more"),
+        ));
     }
 }
 
@@ -630,13 +630,13 @@ fn check_network(m: &Model, v: &NetworkValues, o: &Origin, at: &str, d: &mut Vec
                 format!("give either `{field}` or `{pfield}`, not both"),
             ));
         }
-        if let Some(c) = cidr {
-            if c.parse::<IpNet>().is_err() {
-                d.push(o.error(
-                    &format!("{at}.{field}"),
-                    format!("`{c}` is not a CIDR, expected e.g. `10.244.0.0/16`"),
-                ));
-            }
+        if let Some(c) = cidr
+            && c.parse::<IpNet>().is_err()
+        {
+            d.push(o.error(
+                &format!("{at}.{field}"),
+                format!("`{c}` is not a CIDR, expected e.g. `10.244.0.0/16`"),
+            ));
         }
         if let Some(p) = pool {
             check_pool(m, p, purpose, o, &format!("{at}.{pfield}"), d);
@@ -688,16 +688,16 @@ fn check_cluster(m: &Model, c: &Decl<ClusterSpec>, d: &mut Vec<Diagnostic>) {
         ""
     };
     let at = |f: &str| format!("{base}{f}");
-    if let Some(cat) = &c.spec.catalog {
-        if !m.catalogs.contains_key(cat) {
-            d.push(c.origin.error(
-                &at("catalog"),
-                format!(
-                    "catalog `{cat}` does not exist (catalogs: {})",
-                    join(m.catalogs.keys())
-                ),
-            ));
-        }
+    if let Some(cat) = &c.spec.catalog
+        && !m.catalogs.contains_key(cat)
+    {
+        d.push(c.origin.error(
+            &at("catalog"),
+            format!(
+                "catalog `{cat}` does not exist (catalogs: {})",
+                join(m.catalogs.keys())
+            ),
+        ));
     }
     if let Some(p) = &c.spec.profiles {
         if let Some(r) = &p.infrastructure {
@@ -783,10 +783,10 @@ fn check_app(m: &Model, a: &Decl<ApplicationSpec>, d: &mut Vec<Diagnostic>) {
             format!("several sources ({}): expected exactly one of `git`, `kpt`, `helm` or `components`", given.join(", ")),
         )),
     }
-    if let Some(ns) = &s.target_namespace {
-        if let Some(msg) = dns_label_problem(ns) {
-            d.push(a.origin.error("spec.targetNamespace", msg));
-        }
+    if let Some(ns) = &s.target_namespace
+        && let Some(msg) = dns_label_problem(ns)
+    {
+        d.push(a.origin.error("spec.targetNamespace", msg));
     }
     for (i, c) in s.clusters.iter().enumerate() {
         if !m.clusters.contains_key(c) {
@@ -799,19 +799,18 @@ fn check_app(m: &Model, a: &Decl<ApplicationSpec>, d: &mut Vec<Diagnostic>) {
     if let Some(k) = &s.kpt {
         check_upstream(k, &a.origin, "spec.kpt", d);
     }
-    if let Some(h) = &s.helm {
-        if !(h.repo_url.starts_with("https://")
+    if let Some(h) = &s.helm
+        && !(h.repo_url.starts_with("https://")
             || h.repo_url.starts_with("http://")
             || h.repo_url.starts_with("oci://"))
-        {
-            d.push(a.origin.error(
-                "spec.helm.repoURL",
-                format!(
-                    "`{}` is not a chart repository URL, expected https://… or oci://…",
-                    h.repo_url
-                ),
-            ));
-        }
+    {
+        d.push(a.origin.error(
+            "spec.helm.repoURL",
+            format!(
+                "`{}` is not a chart repository URL, expected https://… or oci://…",
+                h.repo_url
+            ),
+        ));
     }
     let mut names = BTreeSet::new();
     for (i, c) in s.components.iter().enumerate() {
@@ -831,21 +830,21 @@ fn check_app(m: &Model, a: &Decl<ApplicationSpec>, d: &mut Vec<Diagnostic>) {
                 format!("`{}` is not an image reference", c.image),
             ));
         }
-        if let Some(cl) = &c.cluster {
-            if !m.clusters.contains_key(cl) {
-                d.push(a.origin.error(
-                    &format!("{at}.cluster"),
-                    format!("cluster `{cl}` does not exist"),
-                ));
-            }
+        if let Some(cl) = &c.cluster
+            && !m.clusters.contains_key(cl)
+        {
+            d.push(a.origin.error(
+                &format!("{at}.cluster"),
+                format!("cluster `{cl}` does not exist"),
+            ));
         }
-        if let Some(r) = c.replicas {
-            if r < 0 {
-                d.push(
-                    a.origin
-                        .error(&format!("{at}.replicas"), "replicas must be 0 or more"),
-                );
-            }
+        if let Some(r) = c.replicas
+            && r < 0
+        {
+            d.push(
+                a.origin
+                    .error(&format!("{at}.replicas"), "replicas must be 0 or more"),
+            );
         }
         let mut env_names = BTreeSet::new();
         for (j, e) in c.env.iter().enumerate() {
@@ -876,22 +875,23 @@ fn check_app(m: &Model, a: &Decl<ApplicationSpec>, d: &mut Vec<Diagnostic>) {
                 ("containerPort", Some(e.container_port)),
                 ("servicePort", e.service_port),
             ] {
-                if let Some(p) = p {
-                    if !(1..=65535).contains(&p) {
-                        d.push(a.origin.error(
-                            &format!("{at}.expose[{j}].{f}"),
-                            format!("port {p} is out of range 1-65535"),
-                        ));
-                    }
-                }
-            }
-            if let Some(p) = &e.protocol {
-                if p != "TCP" && p != "UDP" {
+                if let Some(p) = p
+                    && !(1..=65535).contains(&p)
+                {
                     d.push(a.origin.error(
-                        &format!("{at}.expose[{j}].protocol"),
-                        format!("`{p}`: expected TCP or UDP"),
+                        &format!("{at}.expose[{j}].{f}"),
+                        format!("port {p} is out of range 1-65535"),
                     ));
                 }
+            }
+            if let Some(p) = &e.protocol
+                && p != "TCP"
+                && p != "UDP"
+            {
+                d.push(a.origin.error(
+                    &format!("{at}.expose[{j}].protocol"),
+                    format!("`{p}`: expected TCP or UDP"),
+                ));
             }
             let key = (
                 e.service_port.unwrap_or(e.container_port),

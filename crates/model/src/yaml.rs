@@ -262,26 +262,26 @@ fn plain_scalar(s: &str) -> Value {
         _ => {}
     }
     let digits = s.strip_prefix(['-', '+']).unwrap_or(s);
-    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
-        if let Ok(i) = s.parse::<i64>() {
-            return Value::Number(i.into());
-        }
+    if !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && let Ok(i) = s.parse::<i64>()
+    {
+        return Value::Number(i.into());
     }
-    if let Some(hex) = s.strip_prefix("0x") {
-        if let Ok(i) = i64::from_str_radix(hex, 16) {
-            return Value::Number(i.into());
-        }
+    if let Some(hex) = s.strip_prefix("0x")
+        && let Ok(i) = i64::from_str_radix(hex, 16)
+    {
+        return Value::Number(i.into());
     }
     let looks_float = s.bytes().any(|b| b.is_ascii_digit())
         && s.bytes()
             .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'-' | b'+'))
         && s.bytes().filter(|b| *b == b'.').count() <= 1;
-    if looks_float {
-        if let Ok(f) = s.parse::<f64>() {
-            if let Some(n) = Number::from_f64(f) {
-                return Value::Number(n);
-            }
-        }
+    if looks_float
+        && let Ok(f) = s.parse::<f64>()
+        && let Some(n) = Number::from_f64(f)
+    {
+        return Value::Number(n);
     }
     Value::String(s.to_string())
 }
@@ -432,11 +432,11 @@ fn plain_safe(s: &str) -> bool {
         return false;
     }
     let lower = s.to_ascii_lowercase();
-    !matches!(
+    let reserved = matches!(
         lower.as_str(),
         "y" | "n" | "yes" | "no" | "on" | "off" | "true" | "false" | "null" | "~" | ".inf" | ".nan"
-    ) && !(b[0] == b'.' || lower.starts_with("0x"))
-        && s.parse::<f64>().is_err()
+    );
+    !reserved && b[0] != b'.' && !lower.starts_with("0x") && s.parse::<f64>().is_err()
 }
 
 #[cfg(test)]
