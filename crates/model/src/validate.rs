@@ -151,18 +151,7 @@ pub fn validate(decls: Declarations) -> Result<Model, Diagnostics> {
     // Inline members become clusters.
     for lc in decls.logical_clusters {
         for (i, mem) in lc.spec.clusters.iter().enumerate() {
-            let origin = lc.origin.nested(
-                &format!("spec.clusters[{i}].spec"),
-                format!("Cluster/{}", mem.name),
-            );
-            member_cluster(
-                &mut m,
-                mem,
-                origin,
-                &lc.origin,
-                &format!("spec.clusters[{i}]"),
-                &mut d,
-            );
+            member_cluster(&mut m, mem, &lc.origin, i, &mut d);
         }
         insert(
             &mut m.logical_clusters,
@@ -174,18 +163,7 @@ pub fn validate(decls: Declarations) -> Result<Model, Diagnostics> {
     }
     for wd in decls.workload_deployments {
         for (i, mem) in wd.spec.clusters.iter().enumerate() {
-            let origin = wd.origin.nested(
-                &format!("spec.clusters[{i}].spec"),
-                format!("Cluster/{}", mem.name),
-            );
-            member_cluster(
-                &mut m,
-                mem,
-                origin,
-                &wd.origin,
-                &format!("spec.clusters[{i}]"),
-                &mut d,
-            );
+            member_cluster(&mut m, mem, &wd.origin, i, &mut d);
             for (j, pkg) in wd.spec.packages.iter().enumerate() {
                 let pkg_name = pkg.name.clone().unwrap_or_else(|| {
                     pkg.upstream
@@ -397,14 +375,17 @@ pub fn validate(decls: Declarations) -> Result<Model, Diagnostics> {
     }
 }
 
+/// An inline member (of a LogicalCluster or WorkloadDeployment) becomes a Cluster whose errors
+/// point into the declaring document.
 fn member_cluster(
     m: &mut Model,
     mem: &LogicalMember,
-    origin: Origin,
     parent: &Origin,
-    at: &str,
+    i: usize,
     d: &mut Vec<Diagnostic>,
 ) {
+    let at = format!("spec.clusters[{i}]");
+    let origin = parent.nested(&format!("{at}.spec"), format!("Cluster/{}", mem.name));
     if let Some(msg) = dns_subdomain_problem(&mem.name) {
         d.push(parent.error(&format!("{at}.name"), msg));
     }
