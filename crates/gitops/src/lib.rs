@@ -414,22 +414,19 @@ pub fn plan(old: &Files, new: &Files, with_diff: bool) -> Vec<ClusterPlan> {
             );
         }
     }
+    // Which clusters exist before and after, computed once: a per-cluster scan of every path
+    // would be quadratic in fleet size.
+    let in_old: std::collections::BTreeSet<&str> =
+        old.keys().filter_map(|k| cluster_of(k)).collect();
+    let in_new: std::collections::BTreeSet<&str> =
+        new.keys().filter_map(|k| cluster_of(k)).collect();
     let mut out: Vec<ClusterPlan> = by.into_values().collect();
     for p in &mut out {
         let total = p.files.len();
-        p.status = if p.added == total
-            && p.cluster != "(fleet)"
-            && p.files
-                .iter()
-                .any(|f| f.path.ends_with("/kustomization.yaml") || f.path.starts_with("state/"))
-            && old_has_none(old, &p.cluster)
-        {
+        let fleet = p.cluster == "(fleet)";
+        p.status = if !fleet && p.added == total && !in_old.contains(p.cluster.as_str()) {
             "new".into()
-        } else if p.removed == total
-            && !new
-                .keys()
-                .any(|k| cluster_of(k) == Some(p.cluster.as_str()))
-        {
+        } else if !fleet && p.removed == total && !in_new.contains(p.cluster.as_str()) {
             "removed".into()
         } else {
             "changed".into()
@@ -437,10 +434,6 @@ pub fn plan(old: &Files, new: &Files, with_diff: bool) -> Vec<ClusterPlan> {
         p.files.sort_by(|a, b| a.path.cmp(&b.path));
     }
     out
-}
-
-fn old_has_none(old: &Files, cluster: &str) -> bool {
-    !old.keys().any(|k| cluster_of(k) == Some(cluster))
 }
 
 fn unified(a: &str, b: &str, path: &str) -> String {
