@@ -53,7 +53,7 @@ impl Schemas {
                 "io.k8s.apimachinery.pkg.api.resource.Quantity" => {
                     json!({"type": ["string", "number"]})
                 }
-                _ => transform(d, false),
+                _ => transform(d),
             };
             defs.insert(name.clone(), t);
             if let Some(gvks) = d["x-kubernetes-group-version-kind"].as_array() {
@@ -96,7 +96,7 @@ impl Schemas {
                 let group = crd["spec"]["group"].as_str().unwrap_or("");
                 let kind = crd["spec"]["names"]["kind"].as_str().unwrap_or("");
                 for v in crd["spec"]["versions"].as_array().into_iter().flatten() {
-                    let mut s = transform(&v["schema"]["openAPIV3Schema"], true);
+                    let mut s = transform(&v["schema"]["openAPIV3Schema"]);
                     if let Some(props) = s.get_mut("properties").and_then(Value::as_object_mut) {
                         props.insert("metadata".into(), json!({"$ref": "#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"}));
                     }
@@ -120,7 +120,7 @@ impl Schemas {
         for (n, d) in kpt["definitions"].as_object().expect("defs") {
             kdefs.insert(
                 format!("kpt.{n}"),
-                retarget(&transform(d, false), "#/definitions/", "#/definitions/kpt."),
+                retarget(&transform(d), "#/definitions/", "#/definitions/kpt."),
             );
         }
         let mut kroot = kdefs["kpt.kptfile"].clone();
@@ -222,7 +222,7 @@ fn retarget(v: &Value, from: &str, to: &str) -> Value {
 }
 
 /// OpenAPI → JSON Schema, closing objects that declare their properties.
-fn transform(s: &Value, crd: bool) -> Value {
+fn transform(s: &Value) -> Value {
     let Value::Object(m) = s else {
         return s.clone();
     };
@@ -236,7 +236,7 @@ fn transform(s: &Value, crd: bool) -> Value {
                     .as_object()
                     .into_iter()
                     .flatten()
-                    .map(|(pk, pv)| (pk.clone(), transform(pv, crd)))
+                    .map(|(pk, pv)| (pk.clone(), transform(pv)))
                     .collect();
                 out.insert(k.clone(), Value::Object(props));
             }
@@ -244,7 +244,7 @@ fn transform(s: &Value, crd: bool) -> Value {
                 out.insert(
                     k.clone(),
                     if v.is_object() {
-                        transform(v, crd)
+                        transform(v)
                     } else {
                         v.clone()
                     },
@@ -253,13 +253,7 @@ fn transform(s: &Value, crd: bool) -> Value {
             "allOf" | "anyOf" | "oneOf" => {
                 out.insert(
                     k.clone(),
-                    Value::Array(
-                        v.as_array()
-                            .into_iter()
-                            .flatten()
-                            .map(|x| transform(x, crd))
-                            .collect(),
-                    ),
+                    Value::Array(v.as_array().into_iter().flatten().map(transform).collect()),
                 );
             }
             // Formats (int32, date-time, byte…) are informative here.
@@ -285,8 +279,6 @@ fn transform(s: &Value, crd: bool) -> Value {
     if has_props && !preserve && !m.contains_key("additionalProperties") {
         out.insert("additionalProperties".into(), json!(false));
     }
-    // CRD schemas' `anyOf` branches in structural schemas only constrain values; keep them.
-    let _ = crd;
     Value::Object(out)
 }
 

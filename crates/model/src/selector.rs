@@ -81,7 +81,6 @@ pub fn label_key_problem(key: &str) -> Option<String> {
         return Some(format!("label key `{key}`: prefix {m}"));
     }
     label_value_problem(name)
-        .filter(|_| true)
         .map(|m| format!("label key `{key}`: {m}"))
         .or_else(|| {
             name.is_empty()

@@ -84,7 +84,7 @@ pub fn parse_documents(text: &str) -> Result<Vec<Document>, SyntaxError> {
                 if frame.anchor > 0 {
                     anchors.insert(frame.anchor, value.clone());
                 }
-                builder.push_value(value, None, &mut anchors)?;
+                builder.push_value(value, None)?;
             }
             Event::Scalar(text, style, anchor, tag) => {
                 let tagged_str = tag
@@ -98,11 +98,11 @@ pub fn parse_documents(text: &str) -> Result<Vec<Document>, SyntaxError> {
                 if anchor > 0 {
                     anchors.insert(anchor, value.clone());
                 }
-                builder.push_value(value, Some(span), &mut anchors)?;
+                builder.push_value(value, Some(span))?;
             }
             Event::Alias(id) => {
                 let value = anchors.get(&id).cloned().unwrap_or(Value::Null);
-                builder.push_value(value, Some(span), &mut anchors)?;
+                builder.push_value(value, Some(span))?;
             }
             Event::StreamStart | Event::StreamEnd | Event::Nothing => {}
         }
@@ -189,12 +189,7 @@ impl Builder {
         self.stack.push(frame);
     }
 
-    fn push_value(
-        &mut self,
-        value: Value,
-        span: Option<Span>,
-        _anchors: &mut HashMap<usize, Value>,
-    ) -> Result<(), SyntaxError> {
+    fn push_value(&mut self, value: Value, span: Option<Span>) -> Result<(), SyntaxError> {
         let path = self.next_path();
         if let (Some(p), Some(span)) = (&path, span) {
             self.mark(p, span);
