@@ -11,6 +11,8 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+mod bench;
+
 #[derive(Parser)]
 #[command(
     name = "atoll",
@@ -53,7 +55,14 @@ enum Command {
         /// A line added to the commit message (why this change).
         #[arg(short, long)]
         message: Option<String>,
+        /// Create a missing repository bare (no work tree to check out: faster for large
+        /// fleets, and what a Git server holds).
+        #[arg(long)]
+        bare: bool,
     },
+    /// Generate benchmark fleets and measure atoll on them.
+    #[command(subcommand)]
+    Bench(BenchCommand),
     /// Print seed 003 LowLevelOrchestration objects (and any other input) as atoll kinds.
     Convert {
         #[arg(required = true)]
@@ -61,6 +70,39 @@ enum Command {
     },
     /// Print the CustomResourceDefinitions of every atoll kind.
     Crds,
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Write a seeded, realistic fleet of N clusters (declarations in DIR/fleet, the upstream
+    /// package repository in DIR/upstream).
+    Gen {
+        dir: PathBuf,
+        #[arg(short = 'n', long, default_value_t = 1000)]
+        clusters: usize,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
+    /// Run the benchmark suite for each fleet size and print the report (Markdown).
+    Run {
+        /// Fleet sizes, comma-separated.
+        #[arg(short = 'n', long, value_delimiter = ',', default_value = "1000,10000")]
+        clusters: Vec<usize>,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Scratch folder for fleets and repositories.
+        #[arg(long, default_value = "target/bench")]
+        work: PathBuf,
+        /// kubectl for the side-by-side run; `none` skips it.
+        #[arg(long, default_value = "kubectl")]
+        kubectl: String,
+        /// How many clusters' overlays kubectl kustomize builds per fleet size.
+        #[arg(long, default_value_t = 1000)]
+        kustomize_sample: usize,
+        /// Also write the report to this file.
+        #[arg(long)]
+        report: Option<PathBuf>,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq)]
@@ -123,9 +165,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
             paths,
             repo,
             message,
+            bare,
         } => {
-            let fleet = FleetRepo::open_or_init(&repo)
-                .with_context(|| format!("opening {}", repo.display()))?;
+            let fleet = if bare {
+                FleetRepo::open_or_init_bare(&repo)
+            } else {
+                FleetRepo::open_or_init(&repo)
+            }
+            .with_context(|| format!("opening {}", repo.display()))?;
             let old = fleet.head_files()?;
             let new = match new_tree(&paths, &old) {
                 Ok(n) => n,
@@ -156,6 +203,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Bench(b) => bench::run(b),
         Command::Crds => {
             let crds: Vec<serde_json::Value> = atoll_model::crds()
                 .iter()

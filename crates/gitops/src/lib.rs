@@ -56,6 +56,21 @@ impl FleetRepo {
         })
     }
 
+    /// Like [`FleetRepo::open_or_init`], but a missing repository is created bare (no work
+    /// tree): what a Git server holds, and what a large fleet wants, since nothing is checked
+    /// out after each render.
+    pub fn open_or_init_bare(path: &Path) -> Result<FleetRepo, GitError> {
+        if path.join(".git").exists() || path.join("HEAD").exists() {
+            return Self::open_or_init(path);
+        }
+        std::fs::create_dir_all(path)?;
+        let repo = gix::init_bare(path).map_err(|e| err(path, e))?;
+        Ok(FleetRepo {
+            repo,
+            path: path.to_path_buf(),
+        })
+    }
+
     /// Opens an existing repository; a missing one reads as empty (for `plan`).
     pub fn open_if_exists(path: &Path) -> Result<Option<FleetRepo>, GitError> {
         if path.join(".git").exists() || path.join("HEAD").exists() {
@@ -88,6 +103,15 @@ impl FleetRepo {
         Ok(out)
     }
 
+    /// Every path of HEAD with its blob id, without reading the blobs.
+    pub fn head_paths(&self) -> Result<BTreeMap<String, ObjectId>, GitError> {
+        let mut out = BTreeMap::new();
+        if let Some((_, tree)) = self.head()? {
+            read_paths(&self.repo, tree, "", &mut out).map_err(|e| err(&self.path, e))?;
+        }
+        Ok(out)
+    }
+
     /// Writes `files` as the new tree and commits it on HEAD's branch. Returns `None` when the
     /// tree equals HEAD's (nothing to commit).
     pub fn commit(&self, files: &Files, message: &str) -> Result<Option<ObjectId>, GitError> {
@@ -110,6 +134,17 @@ impl FleetRepo {
             .detach();
         self.checkout(tree, files)?;
         Ok(Some(id))
+    }
+
+    /// Points the lightweight tag `name` at HEAD (moving it if it exists).
+    pub fn tag(&self, name: &str) -> Result<(), GitError> {
+        let Some((commit, _)) = self.head()? else {
+            return Err(err(&self.path, "cannot tag: no commits yet"));
+        };
+        self.repo
+            .tag_reference(name, commit, gix::refs::transaction::PreviousValue::Any)
+            .map_err(|e| err(&self.path, e))?;
+        Ok(())
     }
 
     /// Brings a non-bare repository's work tree and index to the new tree, so that `git status`
@@ -209,6 +244,30 @@ fn read_tree(
         } else if e.mode.is_blob() {
             let blob = repo.find_object(e.oid.to_owned())?;
             out.insert(path, blob.data.clone());
+        }
+    }
+    Ok(())
+}
+
+fn read_paths(
+    repo: &gix::Repository,
+    tree: ObjectId,
+    prefix: &str,
+    out: &mut BTreeMap<String, ObjectId>,
+) -> Result<(), BoxErr> {
+    let obj = repo.find_object(tree)?;
+    let t = obj.into_tree();
+    let decoded = t.decode()?;
+    for e in decoded.entries.iter() {
+        let path = if prefix.is_empty() {
+            e.filename.to_str_lossy().into_owned()
+        } else {
+            format!("{prefix}/{}", e.filename.to_str_lossy())
+        };
+        if e.mode.is_tree() {
+            read_paths(repo, e.oid.to_owned(), &path, out)?;
+        } else if e.mode.is_blob() {
+            out.insert(path, e.oid.to_owned());
         }
     }
     Ok(())
