@@ -194,7 +194,7 @@ pub fn generate(p: Params) -> Fleet {
         }
         json!({"apiVersion": "atoll.dev/v1alpha1", "kind": "ClusterCatalog", "metadata": {"name": name}, "spec": spec})
     };
-    let catalogs = vec![
+    let catalogs = [
         catalog(
             "core",
             "openstack-large",

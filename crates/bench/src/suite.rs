@@ -156,7 +156,8 @@ pub fn run_one(
     Ok(r)
 }
 
-fn edit_cluster(
+/// Changes the labels of the first cluster declared in `region`'s file.
+pub fn edit_cluster(
     decl: &Path,
     region: &str,
     f: impl FnOnce(&mut serde_json::Value),
@@ -171,7 +172,8 @@ fn edit_cluster(
     Ok(())
 }
 
-fn add_site(decl: &Path, n: usize) -> Result<(), crate::Error> {
+/// Declares one more edge cluster, `edge-eu-west-<n>`.
+pub fn add_site(decl: &Path, n: usize) -> Result<(), crate::Error> {
     let p = decl.join("clusters/eu-west.yaml");
     let mut docs = read_docs(&p)?;
     docs.push(generator::cluster(
@@ -186,7 +188,8 @@ fn add_site(decl: &Path, n: usize) -> Result<(), crate::Error> {
     Ok(())
 }
 
-fn bump_app(decl: &Path) -> Result<(), crate::Error> {
+/// Moves the Helm application `app-00-0` to chart version 2.0.0.
+pub fn bump_app(decl: &Path) -> Result<(), crate::Error> {
     let p = decl.join("apps/team-00.yaml");
     let mut docs = read_docs(&p)?;
     for d in &mut docs {
@@ -198,7 +201,8 @@ fn bump_app(decl: &Path) -> Result<(), crate::Error> {
     Ok(())
 }
 
-fn read_docs(p: &Path) -> Result<Vec<serde_json::Value>, crate::Error> {
+/// The YAML documents of a file, as JSON values.
+pub fn read_docs(p: &Path) -> Result<Vec<serde_json::Value>, crate::Error> {
     let text = std::fs::read_to_string(p)?;
     let docs = parse_documents(&text)
         .map_err(|e| crate::Error::Failed(format!("{}:{}: {}", p.display(), e.line, e.message)))?;

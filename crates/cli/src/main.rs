@@ -3,7 +3,7 @@
 use anyhow::{Context, Result, bail};
 use atoll_engine::ipam::Allocations;
 use atoll_engine::packages::Fetched;
-use atoll_gitops::{ChangeKind, ClusterPlan, Files, FleetRepo};
+use atoll_gitops::{ChangeKind, ClusterPlan, Files, FleetRepo, TreeEdit};
 use atoll_model::{Model, UpstreamPackage};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::collections::BTreeMap;
@@ -59,6 +59,9 @@ enum Command {
         /// fleets, and what a Git server holds).
         #[arg(long)]
         bare: bool,
+        /// Render every cluster, even those whose inputs did not change since the last render.
+        #[arg(long)]
+        full: bool,
     },
     /// Generate benchmark fleets and measure atoll on them.
     #[command(subcommand)]
@@ -123,12 +126,14 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
+    timing("start");
     match cli.command {
         Command::Validate { paths } => {
-            let (model, out) = match render_in_memory(&paths, &Allocations::default()) {
-                Ok(v) => v,
-                Err(code) => return Ok(code),
-            };
+            let (model, out) =
+                match render_in_memory(&paths, &Allocations::default(), &BTreeMap::new()) {
+                    Ok(v) => v,
+                    Err(code) => return Ok(code),
+                };
             let placements: usize = out.placements.values().map(Vec::len).sum();
             println!(
                 "valid: {} clusters, {} applications, {} placements, {} teams, {} files would be rendered",
@@ -146,15 +151,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
             output,
             diff,
         } => {
-            let old = match FleetRepo::open_if_exists(&repo)? {
-                Some(r) => r.head_files()?,
-                None => Files::new(),
-            };
-            let new = match new_tree(&paths, &old) {
-                Ok(n) => n,
+            let fleet = FleetRepo::open_if_exists(&repo)?;
+            let change = match compute_change(
+                &paths,
+                fleet.as_ref(),
+                diff || output == Format::Json,
+                false,
+            )? {
+                Ok(c) => c,
                 Err(code) => return Ok(code),
             };
-            let plans = atoll_gitops::plan(&old, &new, diff || output == Format::Json);
+            let plans = change.plans;
             match output {
                 Format::Json => println!("{}", serde_json::to_string_pretty(&plans)?),
                 Format::Text => print_plan(&plans, diff),
@@ -166,6 +173,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             repo,
             message,
             bare,
+            full,
         } => {
             let fleet = if bare {
                 FleetRepo::open_or_init_bare(&repo)
@@ -173,16 +181,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 FleetRepo::open_or_init(&repo)
             }
             .with_context(|| format!("opening {}", repo.display()))?;
-            let old = fleet.head_files()?;
-            let new = match new_tree(&paths, &old) {
-                Ok(n) => n,
+            let change = match compute_change(&paths, Some(&fleet), false, full)? {
+                Ok(c) => c,
                 Err(code) => return Ok(code),
             };
-            let plans = atoll_gitops::plan(&old, &new, false);
             let spinner = progress("committing");
-            let msg = atoll_gitops::commit_message(&plans, message.as_deref());
-            let commit = fleet.commit(&new, &msg)?;
+            let msg = atoll_gitops::commit_message(&change.plans, message.as_deref());
+            let commit = fleet.commit_edit(&change.edit, &msg)?.map(|(_, c)| c);
             spinner.finish_and_clear();
+            timing("commit");
             match commit {
                 Some(id) => {
                     println!("{}", msg.lines().next().unwrap_or(""));
@@ -239,12 +246,14 @@ fn report(d: &atoll_model::Diagnostics) -> ExitCode {
 fn render_in_memory(
     paths: &[PathBuf],
     previous: &Allocations,
+    previous_inputs: &BTreeMap<String, String>,
 ) -> Result<(Model, atoll_engine::Output), ExitCode> {
     let pb = progress("loading declarations");
     let model = atoll_model::load_model(paths).map_err(|d| {
         pb.finish_and_clear();
         report(&d)
     })?;
+    timing("load and validate declarations");
     pb.set_message("reading upstream packages");
     let upstreams = fetch_upstreams(&model).map_err(|e| {
         pb.finish_and_clear();
@@ -257,32 +266,120 @@ fn render_in_memory(
         model: &model,
         previous,
         upstreams: &upstreams,
+        previous_inputs,
     });
     pb.finish_and_clear();
+    timing("render");
     match out {
         Ok(o) => Ok((model, o)),
         Err(d) => Err(report(&d)),
     }
 }
 
-/// The complete new tree: atoll's rendered files, plus whatever else the repository holds
-/// outside the folders atoll owns.
-fn new_tree(paths: &[PathBuf], old: &Files) -> Result<Files, ExitCode> {
-    let previous = match old.get(atoll_engine::ALLOCATIONS_FILE) {
-        Some(bytes) => parse_allocations(bytes).map_err(|e| {
-            eprintln!("error: {}: {e}", atoll_engine::ALLOCATIONS_FILE);
-            ExitCode::from(1)
-        })?,
+/// What a render changes in the repository: the edit to HEAD's tree and the per-cluster plan.
+struct Change {
+    edit: TreeEdit,
+    plans: Vec<ClusterPlan>,
+}
+
+/// Renders against HEAD. Clusters whose inputs are unchanged since the last render are not
+/// rendered again, and their files in the repository are not read: the edit replaces only
+/// the clusters that changed, appeared or went away, and atoll's fleet-level files.
+fn compute_change(
+    paths: &[PathBuf],
+    fleet: Option<&FleetRepo>,
+    with_diff: bool,
+    full: bool,
+) -> Result<Result<Change, ExitCode>> {
+    let head_file = |p: &str| -> Result<Option<Vec<u8>>> {
+        Ok(match fleet {
+            Some(f) => f.head_file(p)?,
+            None => None,
+        })
+    };
+    let previous = match head_file(atoll_engine::ALLOCATIONS_FILE)? {
+        Some(bytes) => match parse_allocations(&bytes) {
+            Ok(a) => a,
+            Err(e) => {
+                eprintln!("error: {}: {e}", atoll_engine::ALLOCATIONS_FILE);
+                return Ok(Err(ExitCode::from(1)));
+            }
+        },
         None => Allocations::default(),
     };
-    let (_, out) = render_in_memory(paths, &previous)?;
-    let mut files: Files = old
-        .iter()
-        .filter(|(p, _)| !atoll_engine::OWNED_DIRS.iter().any(|d| p.starts_with(d)))
-        .map(|(p, b)| (p.clone(), b.clone()))
+    // Clusters present in HEAD, from the folder listings only.
+    let mut in_head = std::collections::BTreeSet::new();
+    if let Some(f) = fleet {
+        for dir in [
+            "clusters",
+            "management/clusters",
+            "management/gitops",
+            "state/clusters",
+        ] {
+            for n in f.head_names(dir)? {
+                let n = n.strip_suffix(".yaml").unwrap_or(&n).to_string();
+                in_head.insert(n);
+            }
+        }
+    }
+    let mut previous_inputs = match head_file(atoll_engine::INPUTS_FILE)? {
+        Some(b) => atoll_engine::parse_inputs(&String::from_utf8_lossy(&b)),
+        None => BTreeMap::new(),
+    };
+    // A cluster whose folder went missing from the repository is rendered again.
+    previous_inputs.retain(|c, _| !full && in_head.contains(c));
+    timing("read HEAD state");
+    let out = match render_in_memory(paths, &previous, &previous_inputs) {
+        Ok((_, out)) => out,
+        Err(code) => return Ok(Err(code)),
+    };
+    let mut edit = TreeEdit::default();
+    if previous_inputs.is_empty() {
+        edit.replace = atoll_engine::OWNED_DIRS
+            .iter()
+            .map(|d| d.to_string())
+            .collect();
+    } else {
+        for c in out.rendered.iter().chain(in_head.difference(&out.clusters)) {
+            edit.replace.extend(atoll_engine::cluster_paths(c));
+        }
+        for p in out.files.keys() {
+            if atoll_gitops::cluster_of(p).is_none() {
+                edit.replace.insert(p.clone());
+            }
+        }
+    }
+    edit.files = out
+        .files
+        .into_iter()
+        .map(|(p, s)| (p, std::sync::Arc::<[u8]>::from(s)))
         .collect();
-    files.extend(out.files.into_iter().map(|(p, s)| (p, s.into_bytes())));
-    Ok(files)
+    let old = match fleet {
+        Some(f) => f.head_files_under(edit.replace.iter().map(String::as_str))?,
+        None => Files::new(),
+    };
+    let plans = atoll_gitops::plan(&old, &edit.files, with_diff);
+    timing("plan");
+    Ok(Ok(Change { edit, plans }))
+}
+
+/// With `ATOLL_TIMINGS` set, prints how long each phase took (to stderr), to say where the
+/// time goes.
+fn timing(phase: &str) {
+    use std::sync::Mutex;
+    use std::time::Instant;
+    static LAST: Mutex<Option<Instant>> = Mutex::new(None);
+    if std::env::var_os("ATOLL_TIMINGS").is_none() {
+        return;
+    }
+    let mut last = LAST.lock().expect("timer");
+    let now = Instant::now();
+    if let Some(t) = *last {
+        eprintln!("{:>8.1} ms  {phase}", (now - t).as_secs_f64() * 1000.0);
+    } else {
+        eprintln!("{:>8} ms  {phase}", "-");
+    }
+    *last = Some(now);
 }
 
 fn parse_allocations(bytes: &[u8]) -> Result<Allocations> {

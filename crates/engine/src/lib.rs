@@ -21,7 +21,8 @@ use packages::{Fetched, Injection};
 use rayon::prelude::*;
 use resolve::{Range, ResolvedCluster};
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 /// What the engine needs besides the declarations.
 pub struct Inputs<'a> {
@@ -30,13 +31,22 @@ pub struct Inputs<'a> {
     pub previous: &'a Allocations,
     /// Upstream packages, read by the shell at their pinned revisions.
     pub upstreams: &'a BTreeMap<UpstreamPackage, Fetched>,
+    /// Input digests committed by the previous render (from [`INPUTS_FILE`]): a cluster whose
+    /// digest is unchanged is not rendered again. Empty renders every cluster.
+    pub previous_inputs: &'a BTreeMap<String, String>,
 }
 
 /// The rendered repository.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Output {
-    /// Path → content, for every file atoll owns in the repository.
-    pub files: BTreeMap<String, String>,
+    /// Path → content: the fleet-level files, and every file of each cluster in `rendered`.
+    /// Clusters left out kept their inputs, so their files in the repository stand.
+    /// Equal contents share one allocation: at fleet scale most files repeat.
+    pub files: BTreeMap<String, Arc<str>>,
+    /// Every cluster of the fleet.
+    pub clusters: BTreeSet<String>,
+    /// The clusters whose files are in `files`.
+    pub rendered: BTreeSet<String>,
     pub allocations: Allocations,
     /// Cluster → `team/app` placed on it.
     pub placements: BTreeMap<String, Vec<String>>,
@@ -44,6 +54,30 @@ pub struct Output {
 
 /// Where atoll keeps its own state in the repository.
 pub const ALLOCATIONS_FILE: &str = "state/allocations.yaml";
+
+/// One line per cluster: its name and the digest of everything its files are made from.
+pub const INPUTS_FILE: &str = "state/inputs.tsv";
+
+/// Bumped whenever rendering changes, so that every cluster is rendered again.
+const RENDER_EPOCH: &str = "atoll-render-1";
+
+/// Parses [`INPUTS_FILE`]; anything unreadable just means "render again".
+pub fn parse_inputs(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .filter_map(|l| l.split_once('\t'))
+        .map(|(c, d)| (c.to_string(), d.to_string()))
+        .collect()
+}
+
+/// The repository paths that hold one cluster's files (folders end in `/`).
+pub fn cluster_paths(name: &str) -> [String; 4] {
+    [
+        format!("clusters/{name}/"),
+        format!("management/clusters/{name}/"),
+        format!("management/gitops/{name}.yaml"),
+        format!("state/clusters/{name}.yaml"),
+    ]
+}
 
 /// Top-level folders atoll owns; anything else in the repository is left alone.
 pub const OWNED_DIRS: &[&str] = &["clusters/", "management/", "state/"];
@@ -273,7 +307,9 @@ pub fn render(inputs: &Inputs) -> Result<Output, Diagnostics> {
             acc
         });
     let empty = BTreeSet::new();
-    let per_cluster: Vec<ClusterFiles> = clusters
+    let shared = SharedDigests::new(m, inputs.upstreams);
+    let memo = Memo::default();
+    let per_cluster: Vec<(String, String, Option<InternedFiles>)> = clusters
         .values()
         .collect::<Vec<_>>()
         .par_iter()
@@ -283,23 +319,37 @@ pub fn render(inputs: &Inputs) -> Result<Output, Diagnostics> {
                 .get(c.name.as_str())
                 .map(Vec::as_slice)
                 .unwrap_or(&[]);
-            render_cluster(m, c, apps, pvs, &allocations, inputs.upstreams)
+            let digest = shared.cluster(c, apps, pvs, &allocations);
+            let unchanged = inputs.previous_inputs.get(&c.name) == Some(&digest);
+            let files = (!unchanged).then(|| {
+                render_cluster(m, c, apps, pvs, &allocations, inputs.upstreams, &memo)
+                    .map(|f| memo.intern_all(f))
+            });
+            (c.name.clone(), digest, files)
         })
         .collect();
-    let mut files = BTreeMap::new();
-    for r in per_cluster {
+    let mut files: BTreeMap<String, Arc<str>> = BTreeMap::new();
+    let mut rendered = BTreeSet::new();
+    let mut digests = String::new();
+    for (name, digest, r) in per_cluster {
+        digests.push_str(&format!("{name}\t{digest}\n"));
         match r {
-            Ok(f) => files.extend(f),
-            Err(e) => diags.extend(e),
+            Some(Ok(f)) => {
+                files.extend(f);
+                rendered.insert(name);
+            }
+            Some(Err(e)) => diags.extend(e),
+            None => {}
         }
     }
+    files.insert(INPUTS_FILE.into(), digests.into());
     if !diags.is_empty() {
         diags.sort();
         return Err(Diagnostics(diags));
     }
     files.insert(
         ALLOCATIONS_FILE.into(),
-        to_yaml(&serde_json::to_value(&allocations).expect("allocations")),
+        to_yaml(&serde_json::to_value(&allocations).expect("allocations")).into(),
     );
     let placements: BTreeMap<String, Vec<String>> = placements
         .into_iter()
@@ -313,10 +363,183 @@ pub fn render(inputs: &Inputs) -> Result<Output, Diagnostics> {
         .collect();
     Ok(Output {
         files,
+        clusters: clusters.keys().cloned().collect(),
+        rendered,
         allocations,
         placements,
     })
 }
+
+/// What clusters of one render share: one copy of each distinct file content, and the
+/// rendered source object of each Git or Helm application per agent (it does not depend on the
+/// cluster it lands on).
+#[derive(Default)]
+struct Memo {
+    contents: Mutex<HashSet<Arc<str>>>,
+    sources: Mutex<HashMap<(GitOpsAgent, String, String), Arc<str>>>,
+}
+
+impl Memo {
+    fn intern_all(&self, files: Vec<(String, String)>) -> Vec<(String, Arc<str>)> {
+        let mut set = self.contents.lock().expect("memo");
+        files
+            .into_iter()
+            .map(|(p, c)| {
+                let c = match set.get(c.as_str()) {
+                    Some(a) => a.clone(),
+                    None => {
+                        let a: Arc<str> = c.into();
+                        set.insert(a.clone());
+                        a
+                    }
+                };
+                (p, c)
+            })
+            .collect()
+    }
+
+    /// The source object of `team/app` for `agent`, made by `make` the first time.
+    fn source(
+        &self,
+        agent: GitOpsAgent,
+        team: &str,
+        app: &str,
+        make: impl FnOnce() -> String,
+    ) -> String {
+        let key = (agent, team.to_string(), app.to_string());
+        if let Some(s) = self.sources.lock().expect("memo").get(&key) {
+            return s.to_string();
+        }
+        let s = make();
+        self.sources
+            .lock()
+            .expect("memo")
+            .insert(key, s.as_str().into());
+        s
+    }
+}
+
+/// Digests of what many clusters share, computed once per render.
+struct SharedDigests {
+    fleet: String,
+    apps: BTreeMap<(String, String), String>,
+    teams: BTreeMap<String, String>,
+    upstreams: BTreeMap<UpstreamPackage, String>,
+}
+
+fn digest_of(parts: &[&[u8]]) -> String {
+    let mut h = sha1_smol::Sha1::new();
+    for p in parts {
+        // Length-prefixed, so that parts cannot run into each other.
+        h.update(&(p.len() as u64).to_le_bytes());
+        h.update(p);
+    }
+    h.digest().to_string()
+}
+
+fn json_bytes(v: &impl serde::Serialize) -> Vec<u8> {
+    serde_json::to_vec(v).expect("serializable")
+}
+
+impl SharedDigests {
+    fn new(m: &Model, upstreams: &BTreeMap<UpstreamPackage, Fetched>) -> Self {
+        let upstreams: BTreeMap<UpstreamPackage, String> = upstreams
+            .iter()
+            .map(|(k, f)| {
+                let mut parts: Vec<&[u8]> = vec![f.commit.as_bytes()];
+                for (p, b) in &f.files {
+                    parts.push(p.as_bytes());
+                    parts.push(b);
+                }
+                (k.clone(), digest_of(&parts))
+            })
+            .collect();
+        // An application's digest covers the upstream package it copies, if any.
+        let apps = m
+            .applications
+            .iter()
+            .map(|(k, a)| {
+                let up = a
+                    .spec
+                    .kpt
+                    .as_ref()
+                    .and_then(|u| upstreams.get(u))
+                    .map(String::as_str)
+                    .unwrap_or("");
+                (k.clone(), digest_of(&[&json_bytes(&a.spec), up.as_bytes()]))
+            })
+            .collect();
+        SharedDigests {
+            fleet: digest_of(&[RENDER_EPOCH.as_bytes(), &json_bytes(&m.fleet)]),
+            apps,
+            teams: m
+                .teams
+                .iter()
+                .map(|(k, t)| (k.clone(), digest_of(&[&json_bytes(&t.spec)])))
+                .collect(),
+            upstreams,
+        }
+    }
+
+    /// Everything [`render_cluster`] reads for this cluster, hashed. Keep the two in step: the
+    /// incremental-equals-full tests fail when a read input is missing here.
+    fn cluster(
+        &self,
+        c: &ResolvedCluster,
+        apps: &BTreeSet<(String, String)>,
+        pvs: &[&Decl<PackageVariantSpec>],
+        allocs: &Allocations,
+    ) -> String {
+        let resolved = json_bytes(c);
+        let pods = cidr_or_alloc(&c.pods.value, allocs, &c.name);
+        let services = cidr_or_alloc(&c.services.value, allocs, &c.name);
+        let shared: Vec<&str> = c
+            .addons
+            .iter()
+            .filter_map(|a| a.address_pool.as_ref())
+            .filter_map(|p| allocs.get(p, &c.name))
+            .collect();
+        let shared = shared.join(",");
+        let mut parts: Vec<Vec<u8>> = vec![
+            self.fleet.clone().into_bytes(),
+            resolved,
+            pods.into_bytes(),
+            services.into_bytes(),
+            shared.into_bytes(),
+        ];
+        let mut teams = BTreeSet::new();
+        for (t, a) in apps {
+            teams.insert(t);
+            parts.push(format!("app {t}/{a}").into_bytes());
+            parts.push(self.app(t, a).into_bytes());
+        }
+        for t in teams {
+            parts.push(format!("team {t}").into_bytes());
+            parts.push(self.teams.get(t).cloned().unwrap_or_default().into_bytes());
+        }
+        for pv in pvs {
+            parts.push(json_bytes(&pv.spec));
+            parts.push(
+                self.upstreams
+                    .get(&pv.spec.upstream)
+                    .cloned()
+                    .unwrap_or_default()
+                    .into_bytes(),
+            );
+        }
+        let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+        digest_of(&refs)
+    }
+
+    fn app(&self, team: &str, app: &str) -> String {
+        self.apps
+            .get(&(team.to_string(), app.to_string()))
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+type InternedFiles = Result<Vec<(String, Arc<str>)>, Vec<Diagnostic>>;
 
 /// One cluster's files, or the errors that stopped them.
 type ClusterFiles = Result<Vec<(String, String)>, Vec<Diagnostic>>;
@@ -328,6 +551,7 @@ fn render_cluster(
     pvs: &[&Decl<PackageVariantSpec>],
     allocs: &Allocations,
     upstreams: &BTreeMap<UpstreamPackage, Fetched>,
+    memo: &Memo,
 ) -> ClusterFiles {
     let name = &c.name;
     let decl = &m.clusters[name];
@@ -464,35 +688,32 @@ fn render_cluster(
         let dir = format!("apps/{team}/{app}");
         let obj_name = format!("{team}-{app}");
         if let Some(g) = &a.spec.git {
-            let objs = delivery::git_objects(
-                agent,
-                &obj_name,
-                &g.repo_url,
-                g.revision.as_deref().unwrap_or("main"),
-                g.path.as_deref().unwrap_or("."),
-                &ns,
-            );
-            put_dir(
-                dir,
-                vec![("source.yaml".into(), yaml_stream(&objs))],
-                &mut files,
-                true,
-            );
+            let source = memo.source(agent, team, app, || {
+                yaml_stream(&delivery::git_objects(
+                    agent,
+                    &obj_name,
+                    &g.repo_url,
+                    g.revision.as_deref().unwrap_or("main"),
+                    g.path.as_deref().unwrap_or("."),
+                    &ns,
+                ))
+            });
+            put_dir(dir, vec![("source.yaml".into(), source)], &mut files, true);
         } else if let Some(h) = &a.spec.helm {
-            let chart = delivery::Chart {
-                name: &obj_name,
-                repo_url: &h.repo_url,
-                chart: &h.chart,
-                version: &h.version,
-                namespace: &ns,
-                values: h.values.clone().unwrap_or(json!({})),
-            };
+            let release = memo.source(agent, team, app, || {
+                let chart = delivery::Chart {
+                    name: &obj_name,
+                    repo_url: &h.repo_url,
+                    chart: &h.chart,
+                    version: &h.version,
+                    namespace: &ns,
+                    values: h.values.clone().unwrap_or(json!({})),
+                };
+                yaml_stream(&delivery::helm_objects(agent, &chart))
+            });
             put_dir(
                 dir,
-                vec![(
-                    "release.yaml".into(),
-                    yaml_stream(&delivery::helm_objects(agent, &chart)),
-                )],
+                vec![("release.yaml".into(), release)],
                 &mut files,
                 true,
             );

@@ -9,6 +9,8 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+mod pack;
+
 #[derive(Debug, thiserror::Error)]
 pub enum GitError {
     #[error("{path}: {message}")]
@@ -101,6 +103,138 @@ impl FleetRepo {
             read_tree(&self.repo, tree, "", &mut out).map_err(|e| err(&self.path, e))?;
         }
         Ok(out)
+    }
+
+    /// One file of HEAD, if it exists.
+    pub fn head_file(&self, path: &str) -> Result<Option<Vec<u8>>, GitError> {
+        let Some((_, tree)) = self.head()? else {
+            return Ok(None);
+        };
+        match lookup(&self.repo, tree, path).map_err(|e| err(&self.path, e))? {
+            Some((oid, false)) => {
+                let blob = self.repo.find_object(oid).map_err(|e| err(&self.path, e))?;
+                Ok(Some(blob.data.clone()))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// The files of HEAD under each of `keys` (a folder ending in `/`, or a file), with their
+    /// full paths. Only the trees on the way there are read.
+    pub fn head_files_under<'k>(
+        &self,
+        keys: impl IntoIterator<Item = &'k str>,
+    ) -> Result<Files, GitError> {
+        let mut out = Files::new();
+        let Some((_, tree)) = self.head()? else {
+            return Ok(out);
+        };
+        for key in keys {
+            let path = key.trim_end_matches('/');
+            match lookup(&self.repo, tree, path).map_err(|e| err(&self.path, e))? {
+                Some((oid, true)) => {
+                    read_tree(&self.repo, oid, path, &mut out).map_err(|e| err(&self.path, e))?
+                }
+                Some((oid, false)) => {
+                    let blob = self.repo.find_object(oid).map_err(|e| err(&self.path, e))?;
+                    out.insert(path.to_string(), blob.data.clone());
+                }
+                None => {}
+            }
+        }
+        Ok(out)
+    }
+
+    /// The names in a folder of HEAD (empty when it does not exist).
+    pub fn head_names(&self, dir: &str) -> Result<Vec<String>, GitError> {
+        let Some((_, tree)) = self.head()? else {
+            return Ok(Vec::new());
+        };
+        let Some((oid, true)) =
+            lookup(&self.repo, tree, dir.trim_end_matches('/')).map_err(|e| err(&self.path, e))?
+        else {
+            return Ok(Vec::new());
+        };
+        let obj = self.repo.find_object(oid).map_err(|e| err(&self.path, e))?;
+        let t = obj.into_tree();
+        let decoded = t.decode().map_err(|e| err(&self.path, e))?;
+        Ok(decoded
+            .entries
+            .iter()
+            .map(|e| e.filename.to_str_lossy().into_owned())
+            .collect())
+    }
+
+    /// Commits HEAD's tree with `edit` applied: only the trees on the way to an edited path
+    /// are read and written; every other subtree is reused as it is. Returns the new tree and
+    /// the commit, or `None` when the tree did not change.
+    pub fn commit_edit(
+        &self,
+        edit: &TreeEdit,
+        message: &str,
+    ) -> Result<Option<(ObjectId, ObjectId)>, GitError> {
+        let head = self.head()?;
+        let tree = edit
+            .write(&self.repo, head.map(|(_, t)| t))
+            .map_err(|e| err(&self.path, e))?;
+        if head.is_some_and(|(_, t)| t == tree) {
+            return Ok(None);
+        }
+        let id = self.commit_tree(tree, head.map(|(c, _)| c), message)?;
+        self.checkout_edit(tree, edit)?;
+        Ok(Some((tree, id)))
+    }
+
+    fn commit_tree(
+        &self,
+        tree: ObjectId,
+        parent: Option<ObjectId>,
+        message: &str,
+    ) -> Result<ObjectId, GitError> {
+        let time = commit_time();
+        let sig = gix::actor::SignatureRef {
+            name: "atoll".into(),
+            email: "atoll@localhost".into(),
+            time: &time,
+        };
+        Ok(self
+            .repo
+            .commit_as(sig, sig, "HEAD", message, tree, parent)
+            .map_err(|e| err(&self.path, e))?
+            .detach())
+    }
+
+    /// Brings a work tree (if any) in line with an edit: the edited paths only, then the index.
+    fn checkout_edit(&self, tree: ObjectId, edit: &TreeEdit) -> Result<(), GitError> {
+        let Some(work) = self.repo.workdir() else {
+            return Ok(());
+        };
+        let work = work.to_path_buf();
+        for key in &edit.replace {
+            let p = work.join(key.trim_end_matches('/'));
+            if key.ends_with('/') {
+                if p.is_dir() {
+                    std::fs::remove_dir_all(&p)?;
+                }
+            } else if p.is_file() {
+                std::fs::remove_file(&p)?;
+            }
+        }
+        for (rel, bytes) in &edit.files {
+            let p = work.join(rel);
+            if let Some(parent) = p.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::write(&p, bytes)?;
+        }
+        let mut index = self
+            .repo
+            .index_from_tree(&tree)
+            .map_err(|e| err(&self.path, e))?;
+        index
+            .write(Default::default())
+            .map_err(|e| err(&self.path, e))?;
+        Ok(())
     }
 
     /// Every path of HEAD with its blob id, without reading the blobs.
@@ -273,6 +407,207 @@ fn read_paths(
     Ok(())
 }
 
+/// Finds `path` in `tree`: its id and whether it is a folder.
+fn lookup(
+    repo: &gix::Repository,
+    tree: ObjectId,
+    path: &str,
+) -> Result<Option<(ObjectId, bool)>, BoxErr> {
+    let mut cur = (tree, true);
+    for part in path.split('/').filter(|p| !p.is_empty()) {
+        if !cur.1 {
+            return Ok(None);
+        }
+        let obj = repo.find_object(cur.0)?;
+        let t = obj.into_tree();
+        let decoded = t.decode()?;
+        match decoded.entries.iter().find(|e| e.filename == part) {
+            Some(e) => cur = (e.oid.to_owned(), e.mode.is_tree()),
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(cur))
+}
+
+/// A change to a tree: each path in `replace` — a folder ending in `/`, or a file — loses what
+/// it held and gets the entries of `files` that lie under it. Everything else stays.
+#[derive(Debug, Default, Clone)]
+pub struct TreeEdit {
+    pub replace: std::collections::BTreeSet<String>,
+    /// Full repository paths; each must lie under a path of `replace`. Shared contents stay
+    /// shared: a fleet's files repeat.
+    pub files: BTreeMap<String, std::sync::Arc<[u8]>>,
+}
+
+impl TreeEdit {
+    /// Applies the edit to `base` (none: an empty tree) and writes the trees and blobs it
+    /// needs. Identical blobs are hashed and written once.
+    fn write(&self, repo: &gix::Repository, base: Option<ObjectId>) -> Result<ObjectId, BoxErr> {
+        #[derive(Default)]
+        struct Node<'a> {
+            cleared: bool,
+            cleared_files: std::collections::BTreeSet<&'a str>,
+            files: BTreeMap<&'a str, &'a [u8]>,
+            dirs: BTreeMap<&'a str, Node<'a>>,
+        }
+        fn node<'n, 'a>(root: &'n mut Node<'a>, dirs: &[&'a str]) -> &'n mut Node<'a> {
+            dirs.iter().fold(root, |n, d| n.dirs.entry(d).or_default())
+        }
+        let mut root = Node::default();
+        for key in &self.replace {
+            let parts: Vec<&str> = key.trim_end_matches('/').split('/').collect();
+            if key.ends_with('/') || key.is_empty() {
+                node(&mut root, &parts).cleared = true;
+            } else {
+                let (file, dirs) = parts.split_last().expect("non-empty");
+                node(&mut root, dirs).cleared_files.insert(file);
+            }
+        }
+        for (path, bytes) in &self.files {
+            if !self
+                .replace
+                .iter()
+                .any(|k| path == k || (k.ends_with('/') && path.starts_with(k.as_str())))
+            {
+                return Err(format!("{path} lies outside the edited paths").into());
+            }
+            let parts: Vec<&str> = path.split('/').collect();
+            let (file, dirs) = parts.split_last().expect("non-empty");
+            node(&mut root, dirs).files.insert(file, bytes);
+        }
+
+        // Blob ids, hashed in parallel, each distinct content once.
+        let mut distinct: std::collections::HashMap<&[u8], ObjectId> = Default::default();
+        for b in self.files.values() {
+            distinct
+                .entry(b.as_ref())
+                .or_insert_with(|| ObjectId::null(gix::hash::Kind::Sha1));
+        }
+        let hash_kind = repo.object_hash();
+        let hashed: Vec<(&[u8], ObjectId)> = {
+            use rayon::prelude::*;
+            let keys: Vec<&[u8]> = distinct.keys().copied().collect();
+            keys.into_par_iter()
+                .map(|b| {
+                    gix::objs::compute_hash(hash_kind, gix::objs::Kind::Blob, b).map(|id| (b, id))
+                })
+                .collect::<Result<_, _>>()?
+        };
+        distinct.extend(hashed);
+
+        struct Writer<'r> {
+            repo: &'r gix::Repository,
+            blobs: std::collections::HashMap<&'r [u8], ObjectId>,
+            pack: pack::Pack,
+            /// Whether to ask the object database before adding an object: worth it for a
+            /// small edit of an existing tree; for a large one, a duplicate in the new pack
+            /// costs less than a lookup per object.
+            check_existing: bool,
+        }
+        impl<'r> Writer<'r> {
+            fn add(&mut self, id: ObjectId, kind: gix::objs::Kind, data: Vec<u8>) {
+                if !(self.check_existing && self.repo.has_object(id)) {
+                    self.pack.add(id, kind, data);
+                }
+            }
+            fn blob(&mut self, bytes: &'r [u8]) -> ObjectId {
+                let id = self.blobs[bytes];
+                self.add(id, gix::objs::Kind::Blob, bytes.to_vec());
+                id
+            }
+            fn tree(&mut self, entries: Vec<Entry>) -> Result<ObjectId, BoxErr> {
+                let tree = gix::objs::Tree { entries };
+                let mut buf = Vec::new();
+                gix::objs::WriteTo::write_to(&tree, &mut buf)?;
+                let id =
+                    gix::objs::compute_hash(self.repo.object_hash(), gix::objs::Kind::Tree, &buf)?;
+                self.add(id, gix::objs::Kind::Tree, buf);
+                Ok(id)
+            }
+            /// Writes `n` over `old`; `None` when the result is empty (Git has no empty
+            /// folders).
+            fn write<'a: 'r>(
+                &mut self,
+                n: &Node<'a>,
+                old: Option<ObjectId>,
+            ) -> Result<Option<ObjectId>, BoxErr> {
+                let mut entries: BTreeMap<Vec<u8>, Entry> = BTreeMap::new();
+                if let (Some(old), false) = (old, n.cleared) {
+                    let obj = self.repo.find_object(old)?;
+                    let t = obj.into_tree();
+                    for e in t.decode()?.entries.iter() {
+                        entries.insert(
+                            e.filename.to_vec(),
+                            Entry {
+                                mode: e.mode,
+                                filename: e.filename.into(),
+                                oid: e.oid.to_owned(),
+                            },
+                        );
+                    }
+                }
+                for f in &n.cleared_files {
+                    entries.remove(f.as_bytes());
+                }
+                for (name, sub) in &n.dirs {
+                    let old_sub = entries
+                        .get(name.as_bytes())
+                        .filter(|e| e.mode.is_tree())
+                        .map(|e| e.oid);
+                    match self.write(sub, old_sub)? {
+                        Some(oid) => {
+                            entries.insert(
+                                name.as_bytes().to_vec(),
+                                Entry {
+                                    mode: EntryKind::Tree.into(),
+                                    filename: (*name).into(),
+                                    oid,
+                                },
+                            );
+                        }
+                        None => {
+                            entries.remove(name.as_bytes());
+                        }
+                    }
+                }
+                for (name, bytes) in &n.files {
+                    let oid = self.blob(bytes);
+                    entries.insert(
+                        name.as_bytes().to_vec(),
+                        Entry {
+                            mode: EntryKind::Blob.into(),
+                            filename: (*name).into(),
+                            oid,
+                        },
+                    );
+                }
+                if entries.is_empty() {
+                    return Ok(None);
+                }
+                let mut entries: Vec<Entry> = entries.into_values().collect();
+                // Git orders folders as if their names ended in `/`.
+                entries.sort();
+                Ok(Some(self.tree(entries)?))
+            }
+        }
+        let mut w = Writer {
+            repo,
+            blobs: distinct,
+            pack: Default::default(),
+            check_existing: base.is_some() && self.files.len() < 50_000,
+        };
+        let root = match w.write(&root, base)? {
+            Some(id) => id,
+            None => w.tree(Vec::new())?,
+        };
+        // Nothing changed: write nothing.
+        if Some(root) != base {
+            w.pack.write(&repo.git_dir().join("objects"))?;
+        }
+        Ok(root)
+    }
+}
+
 /// Builds the nested trees bottom-up. Blobs already in the object database are not rewritten
 /// (gix checks), which is what makes a re-render of an unchanged fleet cheap.
 fn write_tree(repo: &gix::Repository, files: &Files) -> Result<ObjectId, BoxErr> {
@@ -417,7 +752,11 @@ pub fn cluster_of(path: &str) -> Option<&str> {
 }
 
 /// Compares `old` and `new` trees, per cluster. `with_diff` adds unified text diffs.
-pub fn plan(old: &Files, new: &Files, with_diff: bool) -> Vec<ClusterPlan> {
+pub fn plan<A: AsRef<[u8]>, B: AsRef<[u8]>>(
+    old: &BTreeMap<String, A>,
+    new: &BTreeMap<String, B>,
+    with_diff: bool,
+) -> Vec<ClusterPlan> {
     let mut by: BTreeMap<String, ClusterPlan> = BTreeMap::new();
     let mut add = |path: &str, change: ChangeKind, diff: String| {
         let key = cluster_of(path).unwrap_or("(fleet)").to_string();
@@ -443,16 +782,16 @@ pub fn plan(old: &Files, new: &Files, with_diff: bool) -> Vec<ClusterPlan> {
                 path,
                 ChangeKind::Added,
                 if with_diff {
-                    unified("", &text(nb), path)
+                    unified("", &text(nb.as_ref()), path)
                 } else {
                     String::new()
                 },
             ),
-            Some(ob) if ob != nb => add(
+            Some(ob) if ob.as_ref() != nb.as_ref() => add(
                 path,
                 ChangeKind::Modified,
                 if with_diff {
-                    unified(&text(ob), &text(nb), path)
+                    unified(&text(ob.as_ref()), &text(nb.as_ref()), path)
                 } else {
                     String::new()
                 },
@@ -466,7 +805,7 @@ pub fn plan(old: &Files, new: &Files, with_diff: bool) -> Vec<ClusterPlan> {
                 path,
                 ChangeKind::Removed,
                 if with_diff {
-                    unified(&text(ob), "", path)
+                    unified(&text(ob.as_ref()), "", path)
                 } else {
                     String::new()
                 },
