@@ -59,7 +59,7 @@ pub const ALLOCATIONS_FILE: &str = "state/allocations.yaml";
 pub const INPUTS_FILE: &str = "state/inputs.tsv";
 
 /// Bumped whenever rendering changes, so that every cluster is rendered again.
-const RENDER_EPOCH: &str = "atoll-render-1";
+const RENDER_EPOCH: &str = "atoll-render-2";
 
 /// Parses [`INPUTS_FILE`]; anything unreadable just means "render again".
 pub fn parse_inputs(text: &str) -> BTreeMap<String, String> {
@@ -722,6 +722,7 @@ fn render_cluster(
             let inj = Injection {
                 cluster: name,
                 namespace: Some(&ns),
+                create_namespace: false,
                 context: context(c, &pods, &services, shared_ip.as_deref()),
             };
             match packages::downstream(k, f, app, &inj) {
@@ -764,6 +765,7 @@ fn render_cluster(
         let inj = Injection {
             cluster: name,
             namespace: pv.spec.downstream.namespace.as_deref(),
+            create_namespace: true,
             context: context(c, &pods, &services, shared_ip.as_deref()),
         };
         match packages::downstream(up, f, &pv.spec.downstream.package, &inj) {

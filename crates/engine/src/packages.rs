@@ -20,6 +20,9 @@ pub struct Fetched {
 pub struct Injection<'a> {
     pub cluster: &'a str,
     pub namespace: Option<&'a str>,
+    /// Add a Namespace object for `namespace` unless the package has one (nothing else on
+    /// the cluster makes it).
+    pub create_namespace: bool,
     pub context: BTreeMap<String, String>,
 }
 
@@ -46,6 +49,7 @@ pub fn downstream(
     let mut out = BTreeMap::new();
     let mut resources = Vec::new();
     let mut has_kustomization = false;
+    let mut namespaces: Vec<String> = Vec::new();
     for (path, bytes) in &fetched.files {
         let text =
             std::str::from_utf8(bytes).map_err(|_| format!("{}/{path}: not UTF-8", up.package))?;
@@ -78,6 +82,11 @@ pub fn downstream(
                 ));
             }
             inject(&mut v, inj);
+            if v["kind"] == "Namespace"
+                && let Some(n) = v["metadata"]["name"].as_str()
+            {
+                namespaces.push(n.to_string());
+            }
             objs.push(v);
         }
         let local = objs
@@ -92,6 +101,17 @@ pub fn downstream(
         "Kptfile".into(),
         atoll_model::yaml::to_yaml(&kptfile(up, &fetched.commit, name)),
     );
+    // A namespace nobody else makes (a PackageVariant's) comes with the package, or the
+    // package's objects would be refused on the cluster.
+    if let (Some(ns), true) = (inj.namespace, inj.create_namespace)
+        && !namespaces.iter().any(|n| n == ns)
+        && !has_kustomization
+    {
+        let obj = json!({"apiVersion": "v1", "kind": "Namespace",
+                             "metadata": {"name": ns, "labels": {"atoll.dev/cluster": inj.cluster}}});
+        out.insert("namespace.yaml".into(), atoll_model::yaml::to_yaml(&obj));
+        resources.insert(0, "namespace.yaml".to_string());
+    }
     if !has_kustomization {
         out.insert(
             "kustomization.yaml".into(),

@@ -1,0 +1,208 @@
+//! A real Kubernetes control plane for tests, the way controller-runtime's envtest does it: etcd
+//! and kube-apiserver (no kubelet, no controllers), built from their pinned Go modules by
+//! `testenv/build.sh` (cached in `.cache/testenv`), started on loopback ports in a temporary
+//! folder, stopped when the [`ApiServer`] is dropped. Each test gets its own.
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("building the test environment (testenv/build.sh) failed: {0}")]
+    Build(String),
+    #[error("{what} did not become ready in {secs} s; its log:\n{log}")]
+    NotReady {
+        what: &'static str,
+        secs: u64,
+        log: String,
+    },
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Kubeconfig(String),
+}
+
+/// A running etcd + kube-apiserver pair.
+pub struct ApiServer {
+    etcd: Child,
+    apiserver: Child,
+    /// `https://127.0.0.1:<port>`.
+    pub url: String,
+    /// A kubeconfig for a cluster-admin user (bearer token), for kubectl and kube::Client.
+    pub kubeconfig: PathBuf,
+    /// The folder of the Go-built binaries (kube-apiserver, etcd, kubectl).
+    pub bin: PathBuf,
+    dir: tempfile::TempDir,
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Builds (or finds cached) binaries and returns their folder.
+pub fn binaries() -> Result<PathBuf, Error> {
+    let out = Command::new("bash")
+        .arg(repo_root().join("testenv/build.sh"))
+        .stderr(Stdio::inherit())
+        .output()?;
+    if !out.status.success() {
+        return Err(Error::Build(format!("exit status {}", out.status)));
+    }
+    Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+}
+
+fn free_port() -> Result<u16, Error> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn wait_for(
+    what: &'static str,
+    log: &Path,
+    timeout: Duration,
+    mut ready: impl FnMut() -> bool,
+) -> Result<(), Error> {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if ready() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    Err(Error::NotReady {
+        what,
+        secs: timeout.as_secs(),
+        log: std::fs::read_to_string(log).unwrap_or_default(),
+    })
+}
+
+impl ApiServer {
+    /// Starts a fresh etcd and kube-apiserver and waits until the API server is ready.
+    pub fn start() -> Result<ApiServer, Error> {
+        let bin = binaries()?;
+        let dir = tempfile::tempdir()?;
+        let d = dir.path();
+        let (client_port, peer_port, api_port) = (free_port()?, free_port()?, free_port()?);
+
+        let etcd_log = d.join("etcd.log");
+        let etcd = Command::new(bin.join("etcd"))
+            .args([
+                "--data-dir",
+                &d.join("etcd").display().to_string(),
+                "--listen-client-urls",
+                &format!("http://127.0.0.1:{client_port}"),
+                "--advertise-client-urls",
+                &format!("http://127.0.0.1:{client_port}"),
+                "--listen-peer-urls",
+                &format!("http://127.0.0.1:{peer_port}"),
+                "--initial-advertise-peer-urls",
+                &format!("http://127.0.0.1:{peer_port}"),
+                "--initial-cluster",
+                &format!("default=http://127.0.0.1:{peer_port}"),
+                "--unsafe-no-fsync",
+            ])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&etcd_log)?)
+            .spawn()?;
+
+        // Service-account signing key, and a static token for an admin user.
+        let key = d.join("sa.key");
+        let st = Command::new("openssl")
+            .args(["genrsa", "-out"])
+            .arg(&key)
+            .arg("2048")
+            .stderr(Stdio::null())
+            .status()?;
+        if !st.success() {
+            return Err(Error::Build("openssl genrsa failed".into()));
+        }
+        let token = format!("atoll-test-{}", std::process::id());
+        std::fs::write(
+            d.join("tokens.csv"),
+            format!("{token},atoll-admin,atoll-admin,system:masters\n"),
+        )?;
+
+        let api_log = d.join("kube-apiserver.log");
+        let apiserver = Command::new(bin.join("kube-apiserver"))
+            .args([
+                &format!("--etcd-servers=http://127.0.0.1:{client_port}"),
+                &format!("--cert-dir={}", d.join("certs").display()),
+                &format!("--secure-port={api_port}"),
+                "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1",
+                "--service-cluster-ip-range=10.0.0.0/24",
+                "--service-account-issuer=https://kubernetes.default.svc",
+                &format!("--service-account-key-file={}", key.display()),
+                &format!("--service-account-signing-key-file={}", key.display()),
+                &format!("--token-auth-file={}", d.join("tokens.csv").display()),
+                "--authorization-mode=RBAC",
+                "--allow-privileged=true",
+                "--disable-admission-plugins=ServiceAccount",
+            ])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&api_log)?)
+            .spawn()?;
+
+        let url = format!("https://127.0.0.1:{api_port}");
+        let kubeconfig = d.join("kubeconfig");
+        let mut f = std::fs::File::create(&kubeconfig)?;
+        write!(
+            f,
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: testenv\n  cluster:\n    server: {url}\n    insecure-skip-tls-verify: true\nusers:\n- name: admin\n  user:\n    token: {token}\ncontexts:\n- name: testenv\n  context:\n    cluster: testenv\n    user: admin\n    namespace: default\ncurrent-context: testenv\n"
+        )?;
+        let server = ApiServer {
+            etcd,
+            apiserver,
+            url,
+            kubeconfig,
+            bin,
+            dir,
+        };
+        let kubectl = server.bin.join("kubectl");
+        let kc = server.kubeconfig.clone();
+        wait_for("kube-apiserver", &api_log, Duration::from_secs(90), || {
+            Command::new(&kubectl)
+                .arg("--kubeconfig")
+                .arg(&kc)
+                .args(["get", "--raw", "/readyz"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        })?;
+        Ok(server)
+    }
+
+    /// A client for the admin user.
+    pub async fn client(&self) -> Result<kube::Client, Error> {
+        let kc = kube::config::Kubeconfig::read_from(&self.kubeconfig)
+            .map_err(|e| Error::Kubeconfig(e.to_string()))?;
+        let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+            .await
+            .map_err(|e| Error::Kubeconfig(e.to_string()))?;
+        kube::Client::try_from(config).map_err(|e| Error::Kubeconfig(e.to_string()))
+    }
+
+    /// `kubectl` against this server.
+    pub fn kubectl(&self) -> Command {
+        let mut c = Command::new(self.bin.join("kubectl"));
+        c.arg("--kubeconfig").arg(&self.kubeconfig);
+        c
+    }
+
+    /// The scratch folder (logs, certificates, etcd data).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for ApiServer {
+    fn drop(&mut self) {
+        let _ = self.apiserver.kill();
+        let _ = self.apiserver.wait();
+        let _ = self.etcd.kill();
+        let _ = self.etcd.wait();
+    }
+}
