@@ -211,11 +211,10 @@ impl FleetRepo {
         };
         let work = work.to_path_buf();
         for key in &edit.replace {
+            // A key names a folder or a file; what stands there goes either way.
             let p = work.join(key.trim_end_matches('/'));
-            if key.ends_with('/') {
-                if p.is_dir() {
-                    std::fs::remove_dir_all(&p)?;
-                }
+            if p.is_dir() {
+                std::fs::remove_dir_all(&p)?;
             } else if p.is_file() {
                 std::fs::remove_file(&p)?;
             }
@@ -246,28 +245,25 @@ impl FleetRepo {
         Ok(out)
     }
 
-    /// Writes `files` as the new tree and commits it on HEAD's branch. Returns `None` when the
-    /// tree equals HEAD's (nothing to commit).
+    /// Commits `files` as the whole new tree. Returns `None` when it equals HEAD's.
     pub fn commit(&self, files: &Files, message: &str) -> Result<Option<ObjectId>, GitError> {
-        let tree = write_tree(&self.repo, files).map_err(|e| err(&self.path, e))?;
-        let head = self.head()?;
-        if head.is_some_and(|(_, t)| t == tree) {
-            return Ok(None);
+        let mut edit = TreeEdit::default();
+        for name in self.head_names("")? {
+            edit.replace.insert(format!("{name}/"));
         }
-        let time = commit_time();
-        let sig = gix::actor::SignatureRef {
-            name: "atoll".into(),
-            email: "atoll@localhost".into(),
-            time: &time,
-        };
-        let parents: Vec<ObjectId> = head.map(|(c, _)| c).into_iter().collect();
-        let id = self
-            .repo
-            .commit_as(sig, sig, "HEAD", message, tree, parents)
-            .map_err(|e| err(&self.path, e))?
-            .detach();
-        self.checkout(tree, files)?;
-        Ok(Some(id))
+        for path in files.keys() {
+            let top = path.split('/').next().unwrap_or(path);
+            edit.replace.insert(if top == path {
+                top.to_string()
+            } else {
+                format!("{top}/")
+            });
+        }
+        edit.files = files
+            .iter()
+            .map(|(p, b)| (p.clone(), std::sync::Arc::<[u8]>::from(b.as_slice())))
+            .collect();
+        Ok(self.commit_edit(&edit, message)?.map(|(_, c)| c))
     }
 
     /// Points the lightweight tag `name` at HEAD (moving it if it exists).
@@ -280,65 +276,6 @@ impl FleetRepo {
             .map_err(|e| err(&self.path, e))?;
         Ok(())
     }
-
-    /// Brings a non-bare repository's work tree and index to the new tree, so that `git status`
-    /// is clean after a render.
-    fn checkout(&self, tree: ObjectId, files: &Files) -> Result<(), GitError> {
-        let Some(work) = self.repo.workdir() else {
-            return Ok(());
-        };
-        let work = work.to_path_buf();
-        // Remove files the new tree no longer has, then write the rest.
-        let mut existing = Vec::new();
-        list_files(&work, &work, &mut existing)?;
-        for rel in existing {
-            if !files.contains_key(&rel) {
-                let p = work.join(&rel);
-                std::fs::remove_file(&p)?;
-                let mut dir = p.parent();
-                while let Some(d) = dir {
-                    if d == work || std::fs::remove_dir(d).is_err() {
-                        break;
-                    }
-                    dir = d.parent();
-                }
-            }
-        }
-        for (rel, bytes) in files {
-            let p = work.join(rel);
-            if std::fs::read(&p).ok().as_deref() == Some(bytes.as_slice()) {
-                continue;
-            }
-            if let Some(parent) = p.parent() {
-                std::fs::create_dir_all(parent)?;
-            }
-            std::fs::write(&p, bytes)?;
-        }
-        let mut index = self
-            .repo
-            .index_from_tree(&tree)
-            .map_err(|e| err(&self.path, e))?;
-        index
-            .write(Default::default())
-            .map_err(|e| err(&self.path, e))?;
-        Ok(())
-    }
-}
-
-fn list_files(root: &Path, dir: &Path, out: &mut Vec<String>) -> std::io::Result<()> {
-    for e in std::fs::read_dir(dir)? {
-        let e = e?;
-        let p = e.path();
-        if p.file_name().is_some_and(|n| n == ".git") {
-            continue;
-        }
-        if e.file_type()?.is_dir() {
-            list_files(root, &p, out)?;
-        } else if let Ok(rel) = p.strip_prefix(root) {
-            out.push(rel.to_string_lossy().replace('\\', "/"));
-        }
-    }
-    Ok(())
 }
 
 /// Commit time: `SOURCE_DATE_EPOCH` when set (reproducible commits), else now.
@@ -606,50 +543,6 @@ impl TreeEdit {
         }
         Ok(root)
     }
-}
-
-/// Builds the nested trees bottom-up. Blobs already in the object database are not rewritten
-/// (gix checks), which is what makes a re-render of an unchanged fleet cheap.
-fn write_tree(repo: &gix::Repository, files: &Files) -> Result<ObjectId, BoxErr> {
-    #[derive(Default)]
-    struct Dir<'a> {
-        files: BTreeMap<&'a str, &'a [u8]>,
-        dirs: BTreeMap<&'a str, Dir<'a>>,
-    }
-    let mut root = Dir::default();
-    for (path, bytes) in files {
-        let mut d = &mut root;
-        let mut parts = path.split('/').peekable();
-        while let Some(p) = parts.next() {
-            if parts.peek().is_none() {
-                d.files.insert(p, bytes);
-            } else {
-                d = d.dirs.entry(p).or_default();
-            }
-        }
-    }
-    fn write(repo: &gix::Repository, d: &Dir) -> Result<ObjectId, BoxErr> {
-        let mut entries = Vec::with_capacity(d.files.len() + d.dirs.len());
-        for (name, bytes) in &d.files {
-            let oid = repo.write_blob(bytes)?.detach();
-            entries.push(Entry {
-                mode: EntryKind::Blob.into(),
-                filename: (*name).into(),
-                oid,
-            });
-        }
-        for (name, sub) in &d.dirs {
-            let oid = write(repo, sub)?;
-            entries.push(Entry {
-                mode: EntryKind::Tree.into(),
-                filename: (*name).into(),
-                oid,
-            });
-        }
-        entries.sort();
-        Ok(repo.write_object(&gix::objs::Tree { entries })?.detach())
-    }
-    write(repo, &root)
 }
 
 /// Reads the directory `dir` of the repository at `repo_path` at `rev` (tag, branch or commit).
