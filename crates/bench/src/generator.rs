@@ -92,8 +92,7 @@ pub fn cluster(
     })
 }
 
-/// Writes the fleet under `dir` (declarations) — the upstream repository is the caller's job,
-/// since it needs Git.
+/// The fleet for `p`, in memory; [`write`] puts it on disk.
 pub fn generate(p: Params) -> Fleet {
     let mut rng = Rng(p.seed);
     let mut files = BTreeMap::new();

@@ -14,28 +14,18 @@ fn kubectl(api: &ApiServer, args: &[&str]) -> Output {
     api.kubectl().args(args).output().unwrap()
 }
 
-fn must(out: Output, what: &str) -> String {
-    assert!(
-        out.status.success(),
-        "{what}:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 fn install_atoll_crds(api: &ApiServer) {
     let crds = api.dir().join("atoll-crds.yaml");
     std::fs::write(&crds, ok(&atoll(&["crds"]))).unwrap();
-    must(
-        kubectl(
+    succeeded(
+        &kubectl(
             api,
             &["apply", "--server-side", "-f", crds.to_str().unwrap()],
         ),
         "apply atoll CRDs",
     );
-    must(
-        kubectl(
+    succeeded(
+        &kubectl(
             api,
             &[
                 "wait",
@@ -49,10 +39,13 @@ fn install_atoll_crds(api: &ApiServer) {
     );
 }
 
-fn apply_objects(api: &ApiServer, yaml: &str, name: &str) -> Output {
+/// Applies `yaml`, expects the server to refuse it, and returns what it said.
+fn refused(api: &ApiServer, yaml: &str, name: &str) -> String {
     let p = api.dir().join(name);
     std::fs::write(&p, yaml).unwrap();
-    kubectl(api, &["apply", "--server-side", "-f", p.to_str().unwrap()])
+    let out = kubectl(api, &["apply", "--server-side", "-f", p.to_str().unwrap()]);
+    assert!(!out.status.success(), "{name} was accepted");
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 #[test]
@@ -60,55 +53,49 @@ fn atoll_crds_accept_the_example_fleet_and_reject_invalid_objects() {
     let api = ApiServer::start().unwrap();
     install_atoll_crds(&api);
     for ns in ["analytics", "retail", "platform"] {
-        must(kubectl(&api, &["create", "namespace", ns]), "namespace");
+        succeeded(&kubectl(&api, &["create", "namespace", ns]), "namespace");
     }
     let examples = root().join("examples/edge-fleet");
-    must(
-        kubectl(
+    succeeded(
+        &kubectl(
             &api,
             &["apply", "--server-side", "-f", examples.to_str().unwrap()],
         ),
         "kubectl apply -f examples/edge-fleet",
     );
-    let clusters = must(
-        kubectl(&api, &["get", "clusters.atoll.dev", "-o", "name"]),
+    let clusters = succeeded(
+        &kubectl(&api, &["get", "clusters.atoll.dev", "-o", "name"]),
         "list clusters",
     );
     assert_eq!(clusters.lines().count(), 13, "{clusters}");
 
     // An enum value the schema does not allow: refused, naming the field and the choices.
-    let out = apply_objects(
+    let err = refused(
         &api,
         "apiVersion: atoll.dev/v1alpha1\nkind: Cluster\nmetadata: {name: bad-agent}\nspec: {catalog: edge, gitopsAgent: jenkins}\n",
         "bad-agent.yaml",
     );
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
     assert!(
         err.contains("spec.gitopsAgent") && err.contains("flux"),
         "{err}"
     );
     // A wrong type.
-    let out = apply_objects(
+    let err = refused(
         &api,
         "apiVersion: atoll.dev/v1alpha1\nkind: IPPool\nmetadata: {name: bad-pool}\nspec: {purpose: pod, cidrs: \"10.0.0.0/8\"}\n",
         "bad-pool.yaml",
     );
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
     assert!(err.contains("spec.cidrs"), "{err}");
     // A typo in a field name: kubectl asks for strict field validation.
-    let out = apply_objects(
+    let err = refused(
         &api,
         "apiVersion: atoll.dev/v1alpha1\nkind: Cluster\nmetadata: {name: typo}\nspec: {catlog: edge}\n",
         "typo.yaml",
     );
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
     assert!(err.contains("catlog"), "{err}");
     // None of the bad objects was stored.
-    let clusters = must(
-        kubectl(&api, &["get", "clusters.atoll.dev", "-o", "name"]),
+    let clusters = succeeded(
+        &kubectl(&api, &["get", "clusters.atoll.dev", "-o", "name"]),
         "list clusters",
     );
     assert_eq!(clusters.lines().count(), 13, "{clusters}");
@@ -125,8 +112,8 @@ fn install_upstream_crds(api: &ApiServer) {
         "config-sync",
         "metallb",
     ] {
-        must(
-            kubectl(
+        succeeded(
+            &kubectl(
                 api,
                 &[
                     "apply",
@@ -138,8 +125,8 @@ fn install_upstream_crds(api: &ApiServer) {
             dir,
         );
     }
-    must(
-        kubectl(
+    succeeded(
+        &kubectl(
             api,
             &[
                 "wait",
@@ -175,7 +162,7 @@ fn everything_rendered_is_accepted_by_a_real_api_server() {
         "config-management-system",
         "metallb-system",
     ] {
-        must(kubectl(&api, &["create", "namespace", ns]), "namespace");
+        succeeded(&kubectl(&api, &["create", "namespace", ns]), "namespace");
     }
     let mut applied = 0;
     for sub in ["management/clusters", "clusters"] {
@@ -186,16 +173,16 @@ fn everything_rendered_is_accepted_by_a_real_api_server() {
         dirs.sort();
         for d in dirs {
             let what = format!("kubectl apply --server-side -k {}", rel(&repo, &d));
-            must(
-                kubectl(&api, &["apply", "--server-side", "-k", d.to_str().unwrap()]),
+            succeeded(
+                &kubectl(&api, &["apply", "--server-side", "-k", d.to_str().unwrap()]),
                 &what,
             );
             applied += 1;
         }
     }
     // The agent objects of every cluster (they live in the management cluster too).
-    must(
-        kubectl(
+    succeeded(
+        &kubectl(
             &api,
             &[
                 "apply",
@@ -207,8 +194,8 @@ fn everything_rendered_is_accepted_by_a_real_api_server() {
         "management/gitops",
     );
     assert!(applied >= 20, "only {applied} folders applied");
-    let capi = must(
-        kubectl(
+    let capi = succeeded(
+        &kubectl(
             &api,
             &["get", "clusters.cluster.x-k8s.io", "-A", "-o", "name"],
         ),

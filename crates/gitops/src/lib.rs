@@ -240,7 +240,11 @@ impl FleetRepo {
     pub fn head_paths(&self) -> Result<BTreeMap<String, ObjectId>, GitError> {
         let mut out = BTreeMap::new();
         if let Some((_, tree)) = self.head()? {
-            read_paths(&self.repo, tree, "", &mut out).map_err(|e| err(&self.path, e))?;
+            walk_blobs(&self.repo, tree, "", &mut |path, id| {
+                out.insert(path, id);
+                Ok(())
+            })
+            .map_err(|e| err(&self.path, e))?;
         }
         Ok(out)
     }
@@ -294,11 +298,12 @@ fn commit_time() -> String {
 
 type BoxErr = Box<dyn std::error::Error + Send + Sync>;
 
-fn read_tree(
+/// Calls `f` with the path and id of every blob under `tree`, depth first.
+fn walk_blobs(
     repo: &gix::Repository,
     tree: ObjectId,
     prefix: &str,
-    out: &mut Files,
+    f: &mut impl FnMut(String, ObjectId) -> Result<(), BoxErr>,
 ) -> Result<(), BoxErr> {
     let obj = repo.find_object(tree)?;
     let t = obj.into_tree();
@@ -306,42 +311,30 @@ fn read_tree(
     for e in decoded.entries.iter() {
         let name = e.filename.to_str_lossy();
         let path = if prefix.is_empty() {
-            name.to_string()
+            name.into_owned()
         } else {
             format!("{prefix}/{name}")
         };
         if e.mode.is_tree() {
-            read_tree(repo, e.oid.to_owned(), &path, out)?;
+            walk_blobs(repo, e.oid.to_owned(), &path, f)?;
         } else if e.mode.is_blob() {
-            let blob = repo.find_object(e.oid.to_owned())?;
-            out.insert(path, blob.data.clone());
+            f(path, e.oid.to_owned())?;
         }
     }
     Ok(())
 }
 
-fn read_paths(
+/// Every file under `tree`, with its contents.
+fn read_tree(
     repo: &gix::Repository,
     tree: ObjectId,
     prefix: &str,
-    out: &mut BTreeMap<String, ObjectId>,
+    out: &mut Files,
 ) -> Result<(), BoxErr> {
-    let obj = repo.find_object(tree)?;
-    let t = obj.into_tree();
-    let decoded = t.decode()?;
-    for e in decoded.entries.iter() {
-        let path = if prefix.is_empty() {
-            e.filename.to_str_lossy().into_owned()
-        } else {
-            format!("{prefix}/{}", e.filename.to_str_lossy())
-        };
-        if e.mode.is_tree() {
-            read_paths(repo, e.oid.to_owned(), &path, out)?;
-        } else if e.mode.is_blob() {
-            out.insert(path, e.oid.to_owned());
-        }
-    }
-    Ok(())
+    walk_blobs(repo, tree, prefix, &mut |path, id| {
+        out.insert(path, repo.find_object(id)?.data.clone());
+        Ok(())
+    })
 }
 
 /// Finds `path` in `tree`: its id and whether it is a folder.
@@ -401,11 +394,13 @@ impl TreeEdit {
             }
         }
         for (path, bytes) in &self.files {
-            if !self
-                .replace
-                .iter()
-                .any(|k| path == k || (k.ends_with('/') && path.starts_with(k.as_str())))
-            {
+            // The path itself, or one of its folders (`a/`, `a/b/`, ...), must be a key: a
+            // lookup per level, not a scan of the keys (thousands when many clusters change).
+            let inside = self.replace.contains(path.as_str())
+                || path
+                    .match_indices('/')
+                    .any(|(i, _)| self.replace.contains(&path[..=i]));
+            if !inside {
                 return Err(format!("{path} lies outside the edited paths").into());
             }
             let parts: Vec<&str> = path.split('/').collect();

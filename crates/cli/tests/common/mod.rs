@@ -40,9 +40,14 @@ pub fn atoll(args: &[&str]) -> Output {
 }
 
 pub fn ok(out: &Output) -> String {
+    succeeded(out, "atoll")
+}
+
+/// Asserts that a command succeeded (saying `what` failed otherwise) and returns its stdout.
+pub fn succeeded(out: &Output, what: &str) -> String {
     assert!(
         out.status.success(),
-        "atoll failed:\nstdout: {}\nstderr: {}",
+        "{what} failed:\nstdout: {}\nstderr: {}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
