@@ -1,17 +1,16 @@
 //! The `atoll` command line: a thin shell over the model, engine and Git crates.
 
-use anyhow::{Context, Result, bail};
-use atoll_engine::ipam::Allocations;
-use atoll_engine::packages::Fetched;
-use atoll_gitops::{ChangeKind, ClusterPlan, Files, FleetRepo, TreeEdit};
-use atoll_model::{Model, UpstreamPackage};
+use anyhow::{Context, Result};
+use atoll_gitops::{ChangeKind, ClusterPlan, FleetRepo};
+use atoll_model::Model;
+use atoll_pipeline::{Change, HeadState};
 use clap::{Parser, Subcommand, ValueEnum};
-use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod bench;
+mod operator;
 
 #[derive(Parser)]
 #[command(
@@ -73,6 +72,9 @@ enum Command {
     },
     /// Print the CustomResourceDefinitions of every atoll kind.
     Crds,
+    /// Run atoll as a controller in the management cluster, or print its install manifests.
+    #[command(subcommand)]
+    Operator(operator::OperatorCommand),
 }
 
 #[derive(Subcommand)]
@@ -129,11 +131,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
     timing("start");
     match cli.command {
         Command::Validate { paths } => {
-            let (model, out) =
-                match render_in_memory(&paths, &Allocations::default(), &BTreeMap::new()) {
-                    Ok(v) => v,
-                    Err(code) => return Ok(code),
-                };
+            let (model, out) = match render_in_memory(&paths, &HeadState::default()) {
+                Ok(v) => v,
+                Err(code) => return Ok(code),
+            };
             let placements: usize = out.placements.values().map(Vec::len).sum();
             println!(
                 "valid: {} clusters, {} applications, {} placements, {} teams, {} files would be rendered",
@@ -211,6 +212,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(b) => bench::run(b),
+        Command::Operator(o) => operator::run(o),
         Command::Crds => {
             let crds: Vec<serde_json::Value> = atoll_model::crds()
                 .iter()
@@ -241,12 +243,11 @@ fn report(d: &atoll_model::Diagnostics) -> ExitCode {
     ExitCode::from(1)
 }
 
-/// Loads, validates, fetches upstream packages and renders. Errors are reported here and turned
-/// into the exit code.
+/// Loads, validates, fetches upstream packages and renders against `head`. Errors are reported
+/// here and turned into the exit code.
 fn render_in_memory(
     paths: &[PathBuf],
-    previous: &Allocations,
-    previous_inputs: &BTreeMap<String, String>,
+    head: &HeadState,
 ) -> Result<(Model, atoll_engine::Output), ExitCode> {
     let pb = progress("loading declarations");
     let model = atoll_model::load_model(paths).map_err(|d| {
@@ -255,19 +256,15 @@ fn render_in_memory(
     })?;
     timing("load and validate declarations");
     pb.set_message("reading upstream packages");
-    let upstreams = fetch_upstreams(&model).map_err(|e| {
-        pb.finish_and_clear();
-        eprintln!("error: {e:#}");
-        eprintln!("nothing was written");
-        ExitCode::from(1)
-    })?;
+    let upstreams =
+        atoll_pipeline::fetch_upstreams(&model, &atoll_pipeline::file_base).map_err(|e| {
+            pb.finish_and_clear();
+            eprintln!("error: {e}");
+            eprintln!("nothing was written");
+            ExitCode::from(1)
+        })?;
     pb.set_message(format!("rendering {} clusters", model.clusters.len()));
-    let out = atoll_engine::render(&atoll_engine::Inputs {
-        model: &model,
-        previous,
-        upstreams: &upstreams,
-        previous_inputs,
-    });
+    let out = atoll_pipeline::render(&model, head, &upstreams);
     pb.finish_and_clear();
     timing("render");
     match out {
@@ -276,91 +273,29 @@ fn render_in_memory(
     }
 }
 
-/// What a render changes in the repository: the edit to HEAD's tree and the per-cluster plan.
-struct Change {
-    edit: TreeEdit,
-    plans: Vec<ClusterPlan>,
-}
-
-/// Renders against HEAD. Clusters whose inputs are unchanged since the last render are not
-/// rendered again, and their files in the repository are not read: the edit replaces only
-/// the clusters that changed, appeared or went away, and atoll's fleet-level files.
+/// Renders against HEAD: clusters whose inputs are unchanged since the last render are not
+/// rendered again, and their files in the repository are not read.
 fn compute_change(
     paths: &[PathBuf],
     fleet: Option<&FleetRepo>,
     with_diff: bool,
     full: bool,
 ) -> Result<Result<Change, ExitCode>> {
-    let head_file = |p: &str| -> Result<Option<Vec<u8>>> {
-        Ok(match fleet {
-            Some(f) => f.head_file(p)?,
-            None => None,
-        })
-    };
-    let previous = match head_file(atoll_engine::ALLOCATIONS_FILE)? {
-        Some(bytes) => match parse_allocations(&bytes) {
-            Ok(a) => a,
-            Err(e) => {
-                eprintln!("error: {}: {e}", atoll_engine::ALLOCATIONS_FILE);
-                return Ok(Err(ExitCode::from(1)));
-            }
-        },
-        None => Allocations::default(),
-    };
-    // Clusters present in HEAD, from the folder listings only.
-    let mut in_head = std::collections::BTreeSet::new();
-    if let Some(f) = fleet {
-        for dir in [
-            "clusters",
-            "management/clusters",
-            "management/gitops",
-            "state/clusters",
-        ] {
-            for n in f.head_names(dir)? {
-                let n = n.strip_suffix(".yaml").unwrap_or(&n).to_string();
-                in_head.insert(n);
-            }
+    let head = match HeadState::read(fleet, full) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(Err(ExitCode::from(1)));
         }
-    }
-    let mut previous_inputs = match head_file(atoll_engine::INPUTS_FILE)? {
-        Some(b) => atoll_engine::parse_inputs(&String::from_utf8_lossy(&b)),
-        None => BTreeMap::new(),
     };
-    // A cluster whose folder went missing from the repository is rendered again.
-    previous_inputs.retain(|c, _| !full && in_head.contains(c));
     timing("read HEAD state");
-    let out = match render_in_memory(paths, &previous, &previous_inputs) {
+    let out = match render_in_memory(paths, &head) {
         Ok((_, out)) => out,
         Err(code) => return Ok(Err(code)),
     };
-    let mut edit = TreeEdit::default();
-    if previous_inputs.is_empty() {
-        edit.replace = atoll_engine::OWNED_DIRS
-            .iter()
-            .map(|d| d.to_string())
-            .collect();
-    } else {
-        for c in out.rendered.iter().chain(in_head.difference(&out.clusters)) {
-            edit.replace.extend(atoll_engine::cluster_paths(c));
-        }
-        for p in out.files.keys() {
-            if atoll_gitops::cluster_of(p).is_none() {
-                edit.replace.insert(p.clone());
-            }
-        }
-    }
-    edit.files = out
-        .files
-        .into_iter()
-        .map(|(p, s)| (p, std::sync::Arc::<[u8]>::from(s)))
-        .collect();
-    let old = match fleet {
-        Some(f) => f.head_files_under(edit.replace.iter().map(String::as_str))?,
-        None => Files::new(),
-    };
-    let plans = atoll_gitops::plan(&old, &edit.files, with_diff);
+    let change = atoll_pipeline::change(&head, out, fleet, with_diff)?;
     timing("plan");
-    Ok(Ok(Change { edit, plans }))
+    Ok(Ok(change))
 }
 
 /// With `ATOLL_TIMINGS` set, prints how long each phase took (to stderr), to say where the
@@ -380,59 +315,6 @@ fn timing(phase: &str) {
         eprintln!("{:>8} ms  {phase}", "-");
     }
     *last = Some(now);
-}
-
-fn parse_allocations(bytes: &[u8]) -> Result<Allocations> {
-    let text = std::str::from_utf8(bytes)?;
-    let docs = atoll_model::yaml::parse_documents(text)
-        .map_err(|e| anyhow::anyhow!("line {}: {}", e.line, e.message))?;
-    match docs.into_iter().next() {
-        Some(d) => Ok(serde_json::from_value(d.value)?),
-        None => Ok(Allocations::default()),
-    }
-}
-
-/// Reads every upstream package from its Git repository. Local repositories are found relative
-/// to the file that declares them; this build reads no network remotes.
-fn fetch_upstreams(m: &Model) -> Result<BTreeMap<UpstreamPackage, Fetched>> {
-    let mut declared_in: BTreeMap<UpstreamPackage, String> = BTreeMap::new();
-    for pv in m.package_variants.values() {
-        declared_in
-            .entry(pv.spec.upstream.clone())
-            .or_insert_with(|| pv.origin.file.to_string());
-    }
-    for a in m.applications.values() {
-        if let Some(k) = &a.spec.kpt {
-            declared_in
-                .entry(k.clone())
-                .or_insert_with(|| a.origin.file.to_string());
-        }
-    }
-    let mut out = BTreeMap::new();
-    for (up, file) in declared_in {
-        let repo = up.repo.strip_prefix("file://").unwrap_or(&up.repo);
-        if repo.contains("://") || repo.starts_with("git@") {
-            bail!(
-                "{file}: upstream repository `{}` is remote; this build reads local repositories only (clone it and give its path)",
-                up.repo
-            );
-        }
-        let base = Path::new(&file).parent().unwrap_or(Path::new("."));
-        let path = if Path::new(repo).is_absolute() {
-            PathBuf::from(repo)
-        } else {
-            base.join(repo)
-        };
-        let (commit, files) = atoll_gitops::read_package(&path, &up.package, &up.revision)
-            .with_context(|| {
-                format!(
-                    "{file}: reading upstream package {}/{}@{}",
-                    up.repo, up.package, up.revision
-                )
-            })?;
-        out.insert(up, Fetched { commit, files });
-    }
-    Ok(out)
 }
 
 fn print_plan(plans: &[ClusterPlan], diff: bool) {

@@ -8,11 +8,6 @@ mod common;
 use atoll_testenv::ApiServer;
 use common::*;
 use std::path::Path;
-use std::process::Output;
-
-fn kubectl(api: &ApiServer, args: &[&str]) -> Output {
-    api.kubectl().args(args).output().unwrap()
-}
 
 fn install_atoll_crds(api: &ApiServer) {
     let crds = api.dir().join("atoll-crds.yaml");
@@ -99,45 +94,6 @@ fn atoll_crds_accept_the_example_fleet_and_reject_invalid_objects() {
         "list clusters",
     );
     assert_eq!(clusters.lines().count(), 13, "{clusters}");
-}
-
-fn install_upstream_crds(api: &ApiServer) {
-    let schemas = root().join("../shared/schemas");
-    for dir in [
-        "cluster-api",
-        "cluster-api-k3s",
-        "cluster-api-provider-openstack",
-        "flux",
-        "argo-cd",
-        "config-sync",
-        "metallb",
-    ] {
-        succeeded(
-            &kubectl(
-                api,
-                &[
-                    "apply",
-                    "--server-side",
-                    "-f",
-                    schemas.join(dir).to_str().unwrap(),
-                ],
-            ),
-            dir,
-        );
-    }
-    succeeded(
-        &kubectl(
-            api,
-            &[
-                "wait",
-                "--for=condition=Established",
-                "crd",
-                "--all",
-                "--timeout=120s",
-            ],
-        ),
-        "CRDs established",
-    );
 }
 
 #[test]

@@ -124,6 +124,12 @@ impl ApiServer {
             format!("{token},atoll-admin,atoll-admin,system:masters\n"),
         )?;
 
+        // Audit every write at Metadata level: tests read who changed what.
+        std::fs::write(
+            d.join("audit-policy.yaml"),
+            "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\nrules:\n- level: Metadata\n  verbs: [create, update, patch, delete, deletecollection]\n- level: None\n",
+        )?;
+
         let api_log = d.join("kube-apiserver.log");
         let apiserver = Command::new(bin.join("kube-apiserver"))
             .args([
@@ -140,6 +146,12 @@ impl ApiServer {
                 "--authorization-mode=RBAC",
                 "--allow-privileged=true",
                 "--disable-admission-plugins=ServiceAccount",
+                &format!(
+                    "--audit-policy-file={}",
+                    d.join("audit-policy.yaml").display()
+                ),
+                &format!("--audit-log-path={}", d.join("audit.log").display()),
+                "--audit-log-mode=blocking",
             ])
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&api_log)?)
@@ -147,11 +159,7 @@ impl ApiServer {
 
         let url = format!("https://127.0.0.1:{api_port}");
         let kubeconfig = d.join("kubeconfig");
-        let mut f = std::fs::File::create(&kubeconfig)?;
-        write!(
-            f,
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: testenv\n  cluster:\n    server: {url}\n    insecure-skip-tls-verify: true\nusers:\n- name: admin\n  user:\n    token: {token}\ncontexts:\n- name: testenv\n  context:\n    cluster: testenv\n    user: admin\n    namespace: default\ncurrent-context: testenv\n"
-        )?;
+        write_kubeconfig(&kubeconfig, &url, &token)?;
         let server = ApiServer {
             etcd,
             apiserver,
@@ -192,10 +200,37 @@ impl ApiServer {
         c
     }
 
+    /// A kubeconfig at `dir()/<name>.kubeconfig` that authenticates with `token` (a service
+    /// account token from `kubectl create token`, say).
+    pub fn kubeconfig_with_token(&self, name: &str, token: &str) -> Result<PathBuf, Error> {
+        let p = self.dir().join(format!("{name}.kubeconfig"));
+        write_kubeconfig(&p, &self.url, token)?;
+        Ok(p)
+    }
+
+    /// The API server's audit log so far: one JSON event per write request (create, update,
+    /// patch, delete), at Metadata level (user, verb, resource, name, response code).
+    pub fn audit_events(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir().join("audit.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
     /// The scratch folder (logs, certificates, etcd data).
     pub fn dir(&self) -> &Path {
         self.dir.path()
     }
+}
+
+fn write_kubeconfig(path: &Path, url: &str, token: &str) -> Result<(), Error> {
+    let mut f = std::fs::File::create(path)?;
+    write!(
+        f,
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: testenv\n  cluster:\n    server: {url}\n    insecure-skip-tls-verify: true\nusers:\n- name: user\n  user:\n    token: {token}\ncontexts:\n- name: testenv\n  context:\n    cluster: testenv\n    user: user\n    namespace: default\ncurrent-context: testenv\n"
+    )?;
+    Ok(())
 }
 
 impl Drop for ApiServer {

@@ -116,3 +116,47 @@ pub fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+pub fn kubectl(api: &atoll_testenv::ApiServer, args: &[&str]) -> Output {
+    api.kubectl().args(args).output().unwrap()
+}
+
+/// Installs the upstream CRDs from ../shared/schemas that rendered objects need.
+pub fn install_upstream_crds(api: &atoll_testenv::ApiServer) {
+    let schemas = root().join("../shared/schemas");
+    for dir in [
+        "cluster-api",
+        "cluster-api-k3s",
+        "cluster-api-provider-openstack",
+        "flux",
+        "argo-cd",
+        "config-sync",
+        "metallb",
+    ] {
+        succeeded(
+            &kubectl(
+                api,
+                &[
+                    "apply",
+                    "--server-side",
+                    "-f",
+                    schemas.join(dir).to_str().unwrap(),
+                ],
+            ),
+            dir,
+        );
+    }
+    succeeded(
+        &kubectl(
+            api,
+            &[
+                "wait",
+                "--for=condition=Established",
+                "crd",
+                "--all",
+                "--timeout=120s",
+            ],
+        ),
+        "CRDs established",
+    );
+}

@@ -1,0 +1,381 @@
+//! One fleet pass — orient, decide, act (seed 003 §6.3.2's OODA loop): build the model from
+//! the snapshot, setting aside every declaration that is invalid or refers to one that is;
+//! render with the engine against the repository's HEAD (only clusters whose inputs changed
+//! are rendered again); commit; server-side apply the Cluster API objects; delete those of
+//! clusters that went away.
+//!
+//! Git is written before the cluster, and everything is derived from the declarations plus
+//! HEAD: a pass interrupted anywhere is completed by the next one, which finds the commit
+//! already made and applies what is missing.
+
+use crate::apply::{Applier, ApplyError, Owner};
+use crate::observe::Snapshot;
+use atoll_gitops::FleetRepo;
+use atoll_model::{Declarations, Diagnostic, Model};
+use atoll_pipeline::HeadState;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+/// Where the pass reads and writes.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// The fleet repository (created when missing).
+    pub repo: PathBuf,
+    /// Keep it bare (no work tree).
+    pub bare: bool,
+    /// Base of relative upstream package repositories.
+    pub upstream_base: PathBuf,
+    /// Test hook: stop the process at a named point (see [`Fault`]).
+    pub fault: Option<Fault>,
+}
+
+/// Points where a test can make the operator hang, to kill it there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// After the Git commit and the first cluster's objects, before the rest and any status.
+    MidApply,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PassError {
+    #[error("fleet repository: {0}")]
+    Git(#[from] atoll_gitops::GitError),
+    #[error("{0}")]
+    Pipeline(#[from] atoll_pipeline::Error),
+    #[error("declarations cannot be rendered:\n{0}")]
+    Unattributed(String),
+    #[error("{0}")]
+    Apply(#[from] ApplyError),
+}
+
+/// What a pass found and did, for the status of every object.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// HEAD of the fleet repository after the pass.
+    pub commit: Option<String>,
+    /// Whether this pass made that commit.
+    pub committed: bool,
+    /// Declarations set aside, with why.
+    pub invalid: BTreeMap<String, Vec<String>>,
+    /// Every cluster rendered.
+    pub clusters: BTreeSet<String>,
+    /// Object key → the clusters it is placed on or affects.
+    pub affects: BTreeMap<String, BTreeSet<String>>,
+    /// Cluster → key of the declaration it comes from (a Cluster, or a LogicalCluster /
+    /// WorkloadDeployment member).
+    pub owner_of: BTreeMap<String, String>,
+    /// Cluster → why its objects could not be applied.
+    pub apply_errors: BTreeMap<String, String>,
+    /// Clusters removed by this pass whose CAPI objects are still being deleted.
+    pub removing: BTreeSet<String>,
+    /// Cluster API objects applied in this pass.
+    pub applied: usize,
+    /// Namespace of the Cluster API objects (the Fleet's `managementNamespace`).
+    pub management_namespace: String,
+}
+
+fn message(d: &Diagnostic) -> String {
+    if d.path.is_empty() {
+        d.message.clone()
+    } else {
+        format!("{}: {}", d.path, d.message)
+    }
+}
+
+/// Builds the model from every declaration that is not being deleted, setting aside the
+/// ones with errors until what remains validates (an object referring to one set aside
+/// then fails too, naming it), fetches upstreams and renders.
+fn orient(
+    snap: &Snapshot,
+    head: &HeadState,
+    settings: &Settings,
+    invalid: &mut BTreeMap<String, Vec<String>>,
+) -> Result<(Model, atoll_engine::Output), PassError> {
+    let keys: BTreeSet<&str> = snap.objects.iter().map(|o| o.key.as_str()).collect();
+    loop {
+        let mut decls = Declarations::default();
+        let mut diags = Vec::new();
+        for o in &snap.objects {
+            if !o.deleting && !invalid.contains_key(&o.key) {
+                atoll_model::load_str(&o.key, &o.declaration(), &mut decls, &mut diags);
+            }
+        }
+        let result = if diags.is_empty() {
+            atoll_model::validate(decls).map_err(|d| d.0)
+        } else {
+            Err(diags)
+        };
+        let diags = match result {
+            Ok(model) => {
+                let base = settings.upstream_base.clone();
+                match atoll_pipeline::fetch_upstreams(&model, &|_| base.clone()) {
+                    Err(atoll_pipeline::Error::Upstream {
+                        file,
+                        object,
+                        message,
+                    }) => vec![Diagnostic {
+                        file,
+                        line: 0,
+                        col: 0,
+                        object,
+                        path: String::new(),
+                        message,
+                    }],
+                    Err(e) => return Err(e.into()),
+                    Ok(upstreams) => match atoll_pipeline::render(&model, head, &upstreams) {
+                        Ok(out) => return Ok((model, out)),
+                        Err(d) => d.0,
+                    },
+                }
+            }
+            Err(d) => d,
+        };
+        let mut progressed = false;
+        let mut stray = Vec::new();
+        for d in diags {
+            if keys.contains(d.file.as_str()) {
+                invalid.entry(d.file.clone()).or_default().push(message(&d));
+                progressed = true;
+            } else {
+                stray.push(d.to_string());
+            }
+        }
+        if !progressed {
+            return Err(PassError::Unattributed(stray.join("\n")));
+        }
+    }
+}
+
+/// The Cluster API objects of one cluster, from its rendered files.
+fn capi_objects(files: &BTreeMap<String, Vec<u8>>, cluster: &str) -> Vec<Value> {
+    let prefix = format!("management/clusters/{cluster}/");
+    let mut out = Vec::new();
+    for (path, bytes) in files.range(prefix.clone()..) {
+        if !path.starts_with(&prefix) {
+            break;
+        }
+        if path.ends_with("/kustomization.yaml") || !path.ends_with(".yaml") {
+            continue;
+        }
+        let text = String::from_utf8_lossy(bytes);
+        if let Ok(docs) = atoll_model::yaml::parse_documents(&text) {
+            out.extend(docs.into_iter().map(|d| d.value).filter(Value::is_object));
+        }
+    }
+    // The CAPI Cluster last when applying: what it references exists by then.
+    out.sort_by_key(|o| o["kind"] == "Cluster");
+    out
+}
+
+/// State that lives across passes.
+#[derive(Debug, Default)]
+pub struct Memory {
+    /// Clusters whose objects have been applied since the operator started, at their
+    /// rendered input digest. A restarted operator applies everything once.
+    pub applied: BTreeMap<String, String>,
+}
+
+/// Runs one pass. Per-cluster apply failures do not fail the pass: they are in the outcome.
+pub async fn pass(
+    snap: &Snapshot,
+    settings: &Settings,
+    applier: &Applier,
+    memory: &mut Memory,
+) -> Result<Outcome, PassError> {
+    let repo = if settings.bare {
+        FleetRepo::open_or_init_bare(&settings.repo)?
+    } else {
+        FleetRepo::open_or_init(&settings.repo)?
+    };
+    let head = HeadState::read(Some(&repo), false)?;
+    let mut outcome = Outcome::default();
+    let (model, out) =
+        tokio::task::block_in_place(|| orient(snap, &head, settings, &mut outcome.invalid))?;
+    let management_ns = model
+        .fleet
+        .management_namespace
+        .clone()
+        .unwrap_or_else(|| "atoll-system".into());
+    outcome.management_namespace = management_ns.clone();
+
+    // Who declared each cluster, and what each declaration affects.
+    for (name, decl) in &model.clusters {
+        outcome
+            .owner_of
+            .insert(name.clone(), decl.origin.file.to_string());
+        outcome
+            .affects
+            .entry(decl.origin.file.to_string())
+            .or_default()
+            .insert(name.clone());
+        if let Some(cat) = &decl.spec.catalog {
+            outcome
+                .affects
+                .entry(format!("ClusterCatalog/{cat}"))
+                .or_default()
+                .insert(name.clone());
+        }
+    }
+    for (cluster, apps) in &out.placements {
+        for app in apps {
+            let (team, _) = app.split_once('/').unwrap_or((app, ""));
+            for key in [format!("Application/{app}"), format!("Team/{team}")] {
+                outcome
+                    .affects
+                    .entry(key)
+                    .or_default()
+                    .insert(cluster.clone());
+            }
+        }
+    }
+    for (name, lc) in &model.logical_clusters {
+        outcome
+            .affects
+            .entry(format!("LogicalCluster/{name}"))
+            .or_default()
+            .extend(model.members(lc));
+    }
+    let digests = out
+        .files
+        .get(atoll_engine::INPUTS_FILE)
+        .map(|s| atoll_engine::parse_inputs(s));
+
+    // Decide: the change against HEAD; the CAPI objects of clusters going away, read
+    // before the commit removes them.
+    let change =
+        tokio::task::block_in_place(|| atoll_pipeline::change(&head, out, Some(&repo), false))?;
+    outcome.clusters = change.clusters.clone();
+    let gone_files = repo.head_files_under(
+        change
+            .removed
+            .iter()
+            .map(|c| format!("management/clusters/{c}/"))
+            .collect::<Vec<_>>()
+            .iter()
+            .map(String::as_str),
+    )?;
+
+    // Act 1: Git.
+    let plans_changed = change.plans.iter().any(|p| p.status != "unchanged");
+    let mut commit = repo.head()?.map(|(c, _)| c.to_string());
+    if plans_changed {
+        let msg = atoll_gitops::commit_message(&change.plans, Some("Rendered by atoll operator."));
+        if let Some((_, c)) = tokio::task::block_in_place(|| repo.commit_edit(&change.edit, &msg))?
+        {
+            tracing::info!("committed {c}: {}", msg.lines().next().unwrap_or(""));
+            commit = Some(c.to_string());
+            outcome.committed = true;
+        }
+    }
+    outcome.commit = commit;
+
+    // Act 2: Cluster API objects, for clusters rendered again or not applied since start
+    // (or whose CAPI Cluster has disappeared).
+    let digests = digests.unwrap_or_default();
+    let to_apply: Vec<String> = change
+        .clusters
+        .iter()
+        .filter(|c| {
+            change.rendered.contains(*c)
+                || memory.applied.get(*c) != digests.get(*c)
+                || !snap
+                    .capi_phases
+                    .contains_key(&(management_ns.clone(), (*c).clone()))
+        })
+        .cloned()
+        .collect();
+    if !to_apply.is_empty() {
+        let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+        let need_head: Vec<String> = to_apply
+            .iter()
+            .filter(|c| !change.rendered.contains(*c))
+            .map(|c| format!("management/clusters/{c}/"))
+            .collect();
+        files.extend(repo.head_files_under(need_head.iter().map(String::as_str))?);
+        let prefix_rendered =
+            |p: &str| atoll_gitops::cluster_of(p).is_some_and(|c| change.rendered.contains(c));
+        for (p, b) in &change.edit.files {
+            if p.starts_with("management/clusters/") && prefix_rendered(p) {
+                files.insert(p.clone(), b.to_vec());
+            }
+        }
+        applier
+            .apply(
+                &serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": management_ns}}),
+                None,
+            )
+            .await?;
+        for (i, cluster) in to_apply.iter().enumerate() {
+            let owner_key = &outcome.owner_of[cluster];
+            let owner = snap
+                .objects
+                .iter()
+                .find(|o| &o.key == owner_key)
+                .map(|o| Owner {
+                    kind: o.kind.kind.clone(),
+                    name: o.name.clone(),
+                    uid: o.uid.clone(),
+                });
+            let mut failed = None;
+            for obj in capi_objects(&files, cluster) {
+                match applier.apply(&obj, owner.as_ref()).await {
+                    Ok(()) => outcome.applied += 1,
+                    Err(e) => {
+                        failed = Some(e.to_string());
+                        break;
+                    }
+                }
+            }
+            match failed {
+                Some(e) => {
+                    tracing::warn!("cluster {cluster}: {e}");
+                    memory.applied.remove(cluster);
+                    outcome.apply_errors.insert(cluster.clone(), e);
+                }
+                None => {
+                    memory.applied.insert(
+                        cluster.clone(),
+                        digests.get(cluster).cloned().unwrap_or_default(),
+                    );
+                }
+            }
+            if i == 0 && settings.fault == Some(Fault::MidApply) {
+                tracing::warn!("fault injected: pausing mid-apply after cluster {cluster}");
+                eprintln!("ATOLL-FAULT mid-apply");
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
+    // Act 3: clusters that went away. The CAPI Cluster first: Cluster API tears the
+    // machines down from it; the rest are templates and configuration.
+    for cluster in &change.removed {
+        memory.applied.remove(cluster);
+        let mut objs = capi_objects(&gone_files, cluster);
+        objs.reverse();
+        for obj in &objs {
+            applier.delete(obj).await?;
+        }
+        tracing::info!(
+            "cluster {cluster}: deleted {} Cluster API objects",
+            objs.len()
+        );
+    }
+    Ok(outcome)
+}
+
+/// Whether the CAPI Cluster of `cluster` is still there (being torn down).
+pub async fn capi_cluster_exists(
+    applier: &Applier,
+    namespace: &str,
+    cluster: &str,
+) -> Result<bool, ApplyError> {
+    applier
+        .exists(&serde_json::json!({
+            "apiVersion": "cluster.x-k8s.io/v1beta2",
+            "kind": "Cluster",
+            "metadata": {"name": cluster, "namespace": namespace},
+        }))
+        .await
+}

@@ -1,0 +1,224 @@
+//! `atoll operator`: atoll as a controller in the management cluster, with the same engine as
+//! `atoll render`. The atoll.dev objects in the API server are the source of truth; one loop
+//! observes them (watch caches), orients (builds and validates the model, setting aside bad
+//! declarations), decides (renders incrementally against the fleet repository's HEAD) and acts
+//! (commits to Git, server-side applies the Cluster API objects, writes status), the loop of
+//! seed 003 §6.3.2.
+//!
+//! Modules: [`observe`] (watch caches and snapshots), [`fleet`] (one pass), [`status`] (one
+//! reconcile function per kind: status and finalizers), [`apply`] (server-side apply),
+//! [`election`] (Lease leader election), [`manifests`] (what installs the operator).
+
+pub mod apply;
+pub mod election;
+pub mod fleet;
+pub mod manifests;
+pub mod observe;
+pub mod status;
+
+use std::time::{Duration, Instant};
+
+/// How the operator runs.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub settings: fleet::Settings,
+    /// Namespace of the leader-election Lease.
+    pub lease_namespace: String,
+    /// Name of the Lease.
+    pub lease_name: String,
+    /// This replica's identity in the Lease (the pod name in a Deployment).
+    pub identity: String,
+    /// How long a leader holds the Lease without renewing it.
+    pub lease_duration: Duration,
+    /// A full pass at least this often, even without changes (reads CAPI phases, re-applies).
+    pub resync: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("leadership lost: another replica holds the Lease {0}")]
+    LeadershipLost(String),
+    #[error("leader election: {0}")]
+    Election(kube::Error),
+}
+
+/// Exponential backoff between failed passes: 1 s doubling to 60 s.
+#[derive(Debug)]
+struct Backoff(u32);
+
+impl Backoff {
+    fn next(&mut self) -> Duration {
+        let d = Duration::from_secs(1u64 << self.0.min(6)).min(Duration::from_secs(60));
+        self.0 += 1;
+        d
+    }
+    fn reset(&mut self) {
+        self.0 = 0;
+    }
+}
+
+/// Waits for leadership, then runs the controller until shutdown (Ok) or leadership is lost
+/// (Err: the process should exit and be restarted, as controller-runtime does).
+pub async fn run(client: kube::Client, cfg: Config) -> Result<(), Error> {
+    let mut elector = election::Elector::new(
+        client.clone(),
+        &cfg.lease_namespace,
+        &cfg.lease_name,
+        &cfg.identity,
+        cfg.lease_duration,
+    );
+    let retry = (cfg.lease_duration / 4).max(Duration::from_millis(500));
+    tracing::info!(
+        "{} waiting for leadership (Lease {}/{})",
+        cfg.identity,
+        cfg.lease_namespace,
+        cfg.lease_name
+    );
+    loop {
+        tokio::select! {
+            r = elector.try_acquire_or_renew() => match r {
+                Ok(true) => break,
+                Ok(false) => {}
+                Err(e) => tracing::warn!("leader election: {e}"),
+            },
+            _ = shutdown() => return Ok(()),
+        }
+        tokio::time::sleep(retry).await;
+    }
+    tracing::info!("{} is the leader", cfg.identity);
+    let lease = format!("{}/{}", cfg.lease_namespace, cfg.lease_name);
+    let result = {
+        let renew = async {
+            let mut last_ok = Instant::now();
+            loop {
+                tokio::time::sleep(cfg.lease_duration / 3).await;
+                match elector.try_acquire_or_renew().await {
+                    Ok(true) => last_ok = Instant::now(),
+                    Ok(false) => return Error::LeadershipLost(lease.clone()),
+                    Err(e) => {
+                        tracing::warn!("renewing the Lease: {e}");
+                        if last_ok.elapsed() > cfg.lease_duration * 2 / 3 {
+                            return Error::Election(e);
+                        }
+                    }
+                }
+            }
+        };
+        tokio::select! {
+            e = renew => Err(e),
+            _ = controller(client, &cfg) => Ok(()),
+            _ = shutdown() => Ok(()),
+        }
+    };
+    if result.is_ok() {
+        if let Err(e) = elector.release().await {
+            tracing::warn!("releasing the Lease: {e}");
+        }
+        tracing::info!("{} stopped and released the Lease", cfg.identity);
+    }
+    result
+}
+
+async fn shutdown() {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// The loop: a pass whenever what the fleet depends on changed, when a retry or requeue is
+/// due, and at least every `resync`.
+async fn controller(client: kube::Client, cfg: &Config) {
+    let caches = observe::Caches::start(&client);
+    caches.ready().await;
+    tracing::info!("caches filled; reconciling");
+    let applier = apply::Applier::new(client.clone());
+    let mut memory = fleet::Memory::default();
+    let mut last: Option<String> = None;
+    let mut backoff = Backoff(0);
+    let mut wake_at: Option<Instant> = None;
+    let mut last_pass = Instant::now();
+    loop {
+        let snap = caches.snapshot();
+        let digest = snap.digest();
+        let now = Instant::now();
+        let due = wake_at.is_some_and(|t| now >= t) || now - last_pass >= cfg.resync;
+        if last.as_deref() != Some(digest.as_str()) || due {
+            last = Some(digest);
+            last_pass = now;
+            wake_at = None;
+            match one_pass(&client, &snap, cfg, &applier, &mut memory).await {
+                Ok(None) => backoff.reset(),
+                Ok(Some(requeue)) => wake_at = Some(Instant::now() + requeue),
+                Err(retry) => {
+                    let d = if retry {
+                        backoff.next()
+                    } else {
+                        Duration::ZERO
+                    };
+                    wake_at = Some(Instant::now() + d);
+                }
+            }
+        }
+        let sleep = wake_at
+            .map(|t| t.saturating_duration_since(Instant::now()))
+            .unwrap_or_else(|| cfg.resync.saturating_sub(last_pass.elapsed()));
+        tokio::select! {
+            _ = caches.changed.notified() => {
+                // Let a burst of changes (kubectl apply -f of a folder) land as one pass.
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+            _ = tokio::time::sleep(sleep) => {}
+        }
+    }
+}
+
+/// One pass plus status. `Ok(Some(d))`: come back in `d`; `Err(true)`: back off and retry.
+async fn one_pass(
+    client: &kube::Client,
+    snap: &observe::Snapshot,
+    cfg: &Config,
+    applier: &apply::Applier,
+    memory: &mut fleet::Memory,
+) -> Result<Option<Duration>, bool> {
+    let outcome = match fleet::pass(snap, &cfg.settings, applier, memory).await {
+        Ok(o) => o,
+        Err(e) => {
+            tracing::error!("fleet pass failed (will retry): {e}");
+            return Err(true);
+        }
+    };
+    tracing::info!(
+        "pass: {} clusters, {} objects applied, {} declarations set aside, {} apply failures, commit {}",
+        outcome.clusters.len(),
+        outcome.applied,
+        outcome.invalid.len(),
+        outcome.apply_errors.len(),
+        outcome.commit.as_deref().unwrap_or("-")
+    );
+    for (key, why) in &outcome.invalid {
+        tracing::warn!("{key} set aside: {}", why.join("; "));
+    }
+    let report = status::Report {
+        snap,
+        outcome: &outcome,
+        applier,
+        client,
+        management_namespace: &outcome.management_namespace,
+    };
+    let (requeue, errors) = report.reconcile_all().await;
+    for e in &errors {
+        tracing::warn!("{e}");
+    }
+    if !errors.is_empty() || !outcome.apply_errors.is_empty() {
+        return Err(true);
+    }
+    Ok(requeue)
+}

@@ -1,0 +1,240 @@
+//! Observe: a watch-backed cache of every atoll object and of the Cluster API Clusters atoll
+//! manages, and a snapshot of them for one fleet pass.
+
+use atoll_model::Status;
+use futures::StreamExt;
+use kube::api::{Api, DynamicObject};
+use kube::core::{ApiResource, GroupVersionKind};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+/// An atoll kind as served by the API server.
+#[derive(Clone, Debug)]
+pub struct Kind {
+    pub kind: String,
+    pub namespaced: bool,
+    pub resource: ApiResource,
+}
+
+/// The atoll kinds, from the CRDs atoll itself generates.
+pub fn atoll_kinds() -> Vec<Kind> {
+    atoll_model::crds()
+        .into_iter()
+        .map(|crd| {
+            let gvk = GroupVersionKind::gvk(
+                atoll_model::GROUP,
+                atoll_model::VERSION,
+                &crd.spec.names.kind,
+            );
+            Kind {
+                kind: crd.spec.names.kind.clone(),
+                namespaced: crd.spec.scope == "Namespaced",
+                resource: ApiResource::from_gvk_with_plural(&gvk, &crd.spec.names.plural),
+            }
+        })
+        .collect()
+}
+
+/// The Cluster API Cluster, read back for its phase.
+pub fn capi_cluster_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("cluster.x-k8s.io", "v1beta2", "Cluster"),
+        "clusters",
+    )
+}
+
+/// Caches kept current by watches; every change wakes `changed`.
+pub struct Caches {
+    pub kinds: Vec<(Kind, Store<DynamicObject>)>,
+    pub capi_clusters: Store<DynamicObject>,
+    pub changed: Arc<Notify>,
+}
+
+fn watch(
+    api: Api<DynamicObject>,
+    resource: &ApiResource,
+    config: watcher::Config,
+    changed: Arc<Notify>,
+) -> Store<DynamicObject> {
+    let writer = reflector::store::Writer::new(resource.clone());
+    let reader = writer.as_reader();
+    let what = resource.kind.clone();
+    let stream = watcher(api, config).default_backoff().reflect(writer);
+    tokio::spawn(async move {
+        stream
+            .for_each(|ev| {
+                if let Err(e) = ev {
+                    tracing::warn!("watching {what}: {e}");
+                } else {
+                    changed.notify_one();
+                }
+                futures::future::ready(())
+            })
+            .await
+    });
+    reader
+}
+
+impl Caches {
+    /// Starts the watches. CAPI Clusters are watched in `management_namespace`, selected by
+    /// the `atoll.dev/cluster` label atoll puts on everything it renders.
+    pub fn start(client: &kube::Client) -> Caches {
+        let changed = Arc::new(Notify::new());
+        let kinds = atoll_kinds()
+            .into_iter()
+            .map(|k| {
+                let api = Api::all_with(client.clone(), &k.resource);
+                let store = watch(
+                    api,
+                    &k.resource,
+                    watcher::Config::default(),
+                    changed.clone(),
+                );
+                (k, store)
+            })
+            .collect();
+        let capi = capi_cluster_resource();
+        let capi_clusters = watch(
+            Api::all_with(client.clone(), &capi),
+            &capi,
+            watcher::Config::default().labels("atoll.dev/cluster"),
+            changed.clone(),
+        );
+        Caches {
+            kinds,
+            capi_clusters,
+            changed,
+        }
+    }
+
+    /// Waits until every atoll kind has been listed once. The CAPI watch is not waited for:
+    /// without the Cluster API CRDs it never lists, and atoll still renders to Git.
+    pub async fn ready(&self) {
+        for (_, s) in &self.kinds {
+            let _ = s.wait_until_ready().await;
+        }
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        let mut objects = Vec::new();
+        for (k, store) in &self.kinds {
+            for o in store.state() {
+                objects.push(Object::new(k, &o));
+            }
+        }
+        objects.sort_by(|a, b| a.key.cmp(&b.key));
+        let mut capi_phases = BTreeMap::new();
+        for c in self.capi_clusters.state() {
+            let name = c.metadata.name.clone().unwrap_or_default();
+            let ns = c.metadata.namespace.clone().unwrap_or_default();
+            let phase = c.data["status"]["phase"].as_str().map(str::to_string);
+            capi_phases.insert((ns, name), phase);
+        }
+        Snapshot {
+            objects,
+            capi_phases,
+        }
+    }
+}
+
+/// One atoll object as the operator sees it.
+#[derive(Clone, Debug)]
+pub struct Object {
+    pub kind: Kind,
+    /// `Kind/name` or `Kind/namespace/name`: unique, and the "file" of its diagnostics.
+    pub key: String,
+    pub name: String,
+    pub namespace: Option<String>,
+    pub uid: String,
+    pub generation: Option<i64>,
+    pub deleting: bool,
+    pub finalizers: Vec<String>,
+    pub labels: BTreeMap<String, String>,
+    pub spec: Value,
+    pub status: Status,
+}
+
+impl Object {
+    fn new(kind: &Kind, o: &DynamicObject) -> Object {
+        let m = &o.metadata;
+        let name = m.name.clone().unwrap_or_default();
+        let namespace = m.namespace.clone();
+        let key = match &namespace {
+            Some(ns) => format!("{}/{ns}/{name}", kind.kind),
+            None => format!("{}/{name}", kind.kind),
+        };
+        Object {
+            kind: kind.clone(),
+            key,
+            name,
+            namespace,
+            uid: m.uid.clone().unwrap_or_default(),
+            generation: m.generation,
+            deleting: m.deletion_timestamp.is_some(),
+            finalizers: m.finalizers.clone().unwrap_or_default(),
+            labels: m.labels.clone().unwrap_or_default(),
+            spec: o.data.get("spec").cloned().unwrap_or(json!({})),
+            status: o
+                .data
+                .get("status")
+                .and_then(|s| serde_json::from_value(s.clone()).ok())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// The declaration as the model reads it: pretty JSON (which is YAML), so a diagnostic's
+    /// line points into something a person can print.
+    pub fn declaration(&self) -> String {
+        let mut meta = json!({"name": self.name});
+        if let Some(ns) = &self.namespace {
+            meta["namespace"] = json!(ns);
+        }
+        if !self.labels.is_empty() {
+            meta["labels"] = json!(self.labels);
+        }
+        serde_json::to_string_pretty(&json!({
+            "apiVersion": atoll_model::API_VERSION,
+            "kind": self.kind.kind,
+            "metadata": meta,
+            "spec": self.spec,
+        }))
+        .expect("json")
+    }
+}
+
+/// Everything one fleet pass reads from the API server.
+#[derive(Clone, Debug, Default)]
+pub struct Snapshot {
+    pub objects: Vec<Object>,
+    /// (namespace, name) of each CAPI Cluster → its `status.phase`.
+    pub capi_phases: BTreeMap<(String, String), Option<String>>,
+}
+
+impl Snapshot {
+    /// A digest of what a pass depends on: specs, labels, deletion, finalizers and CAPI phases —
+    /// not atoll's own status writes, which would otherwise wake the loop forever.
+    pub fn digest(&self) -> String {
+        let mut h = sha1_smol::Sha1::new();
+        for o in &self.objects {
+            h.update(o.key.as_bytes());
+            h.update(o.uid.as_bytes());
+            h.update(&o.generation.unwrap_or(0).to_le_bytes());
+            h.update(&[o.deleting as u8]);
+            h.update(
+                serde_json::to_string(&o.labels)
+                    .unwrap_or_default()
+                    .as_bytes(),
+            );
+            h.update(o.finalizers.join(",").as_bytes());
+            h.update(b"\n");
+        }
+        for ((ns, n), p) in &self.capi_phases {
+            h.update(format!("{ns}/{n}={}\n", p.as_deref().unwrap_or("")).as_bytes());
+        }
+        h.digest().to_string()
+    }
+}

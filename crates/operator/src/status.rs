@@ -1,0 +1,325 @@
+//! Reporting, one reconcile function per kind: from a pass's [`Outcome`] to each object's
+//! status (Ready / Reconciling / Stalled conditions, observedGeneration, clusters, commit, CAPI
+//! phase), and finalizers — added to live Clusters and Applications, removed once their
+//! clean-up is done.
+
+use crate::apply::{Applier, ApplyError, FINALIZER};
+use crate::fleet::{self, Outcome};
+use crate::observe::{Object, Snapshot};
+use atoll_model::{Condition, Status};
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use serde_json::json;
+use std::time::Duration;
+
+/// What an object's conditions say.
+struct Verdict {
+    ready: bool,
+    reason: String,
+    message: String,
+    reconciling: bool,
+    stalled: bool,
+}
+
+impl Verdict {
+    fn ready(reason: &str, message: String) -> Verdict {
+        Verdict {
+            ready: true,
+            reason: reason.into(),
+            message,
+            reconciling: false,
+            stalled: false,
+        }
+    }
+    fn stalled(reason: &str, message: String) -> Verdict {
+        Verdict {
+            ready: false,
+            reason: reason.into(),
+            message,
+            reconciling: false,
+            stalled: true,
+        }
+    }
+    fn reconciling(reason: &str, message: String) -> Verdict {
+        Verdict {
+            ready: false,
+            reason: reason.into(),
+            message,
+            reconciling: true,
+            stalled: false,
+        }
+    }
+}
+
+fn now() -> String {
+    Timestamp::from_second(Timestamp::now().as_second())
+        .expect("time")
+        .to_string()
+}
+
+/// Conditions for `v`, keeping a condition's transition time while its status holds.
+fn conditions(prev: &[Condition], generation: Option<i64>, v: &Verdict) -> Vec<Condition> {
+    let b = |x: bool| if x { "True" } else { "False" }.to_string();
+    let idle = |t: &str| match t {
+        "Reconciling" => "Idle",
+        _ => "Healthy",
+    };
+    [
+        ("Ready", v.ready, v.reason.clone()),
+        (
+            "Reconciling",
+            v.reconciling,
+            if v.reconciling {
+                v.reason.clone()
+            } else {
+                idle("Reconciling").into()
+            },
+        ),
+        (
+            "Stalled",
+            v.stalled,
+            if v.stalled {
+                v.reason.clone()
+            } else {
+                idle("Stalled").into()
+            },
+        ),
+    ]
+    .into_iter()
+    .map(|(t, on, reason)| {
+        let status = b(on);
+        let message = if t == "Ready" || on {
+            v.message.clone()
+        } else {
+            String::new()
+        };
+        let since = prev
+            .iter()
+            .find(|c| c.type_ == t && c.status == status)
+            .and_then(|c| c.last_transition_time.clone())
+            .unwrap_or_else(now);
+        Condition {
+            type_: t.into(),
+            status,
+            reason,
+            message,
+            last_transition_time: Some(since),
+            observed_generation: generation,
+        }
+    })
+    .collect()
+}
+
+/// The pass's view shared by every per-kind reconcile.
+pub struct Report<'a> {
+    pub snap: &'a Snapshot,
+    pub outcome: &'a Outcome,
+    pub applier: &'a Applier,
+    pub client: &'a kube::Client,
+    pub management_namespace: &'a str,
+}
+
+impl Report<'_> {
+    fn api(&self, o: &Object) -> Api<DynamicObject> {
+        match &o.namespace {
+            Some(ns) => Api::namespaced_with(self.client.clone(), ns, &o.kind.resource),
+            None => Api::all_with(self.client.clone(), &o.kind.resource),
+        }
+    }
+
+    fn clusters(&self, o: &Object) -> Vec<String> {
+        self.outcome
+            .affects
+            .get(&o.key)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// The common verdict: set aside, failed to apply one of its clusters, or rendered.
+    fn verdict(&self, o: &Object, clusters: &[String]) -> Verdict {
+        if let Some(why) = self.outcome.invalid.get(&o.key) {
+            let reason = if why
+                .iter()
+                .any(|m| m.contains("no ") || m.contains("unknown"))
+            {
+                "InvalidReference"
+            } else {
+                "InvalidSpec"
+            };
+            return Verdict::stalled(reason, why.join("; "));
+        }
+        let failed: Vec<String> = self
+            .outcome
+            .owner_of
+            .iter()
+            .filter(|(_, owner)| **owner == o.key)
+            .filter_map(|(c, _)| self.outcome.apply_errors.get(c))
+            .cloned()
+            .collect();
+        if !failed.is_empty() {
+            return Verdict::stalled("ApplyFailed", failed.join("; "));
+        }
+        let at = self
+            .outcome
+            .commit
+            .as_deref()
+            .map(|c| &c[..c.len().min(12)])
+            .unwrap_or("-");
+        Verdict::ready(
+            "Rendered",
+            format!("rendered at commit {at}; {} cluster(s)", clusters.len()),
+        )
+    }
+
+    async fn write(&self, o: &Object, status: Status) -> Result<(), ApplyError> {
+        if status == o.status {
+            return Ok(());
+        }
+        let mut value = serde_json::to_value(&status).expect("status");
+        // A merge patch keeps absent fields: clear them explicitly.
+        for k in [
+            "observedGeneration",
+            "conditions",
+            "clusters",
+            "commit",
+            "phase",
+        ] {
+            if value.get(k).is_none() {
+                value[k] = serde_json::Value::Null;
+            }
+        }
+        let params = PatchParams {
+            field_manager: Some(crate::apply::FIELD_MANAGER.into()),
+            ..Default::default()
+        };
+        match self
+            .api(o)
+            .patch_status(&o.name, &params, &Patch::Merge(json!({"status": value})))
+            .await
+        {
+            Ok(_) => Ok(()),
+            // Deleted meanwhile: nothing to report on.
+            Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+            Err(source) => Err(ApplyError::Api {
+                what: format!("status of {}", o.key),
+                source,
+            }),
+        }
+    }
+
+    fn status(&self, o: &Object, v: &Verdict, clusters: Vec<String>) -> Status {
+        Status {
+            observed_generation: o.generation,
+            conditions: conditions(&o.status.conditions, o.generation, v),
+            clusters,
+            commit: self.outcome.commit.clone(),
+            phase: None,
+        }
+    }
+
+    /// Cluster: status with the CAPI phase; on deletion, keep the finalizer until Cluster API
+    /// has deleted the CAPI Cluster (its machines go with it).
+    pub async fn reconcile_cluster(&self, o: &Object) -> Result<Option<Duration>, ApplyError> {
+        let api = self.api(o);
+        if o.deleting {
+            if !o.finalizers.iter().any(|f| f == FINALIZER) {
+                return Ok(None);
+            }
+            if fleet::capi_cluster_exists(self.applier, self.management_namespace, &o.name).await? {
+                let v = Verdict::reconciling(
+                    "Deleting",
+                    format!(
+                        "packages removed from Git; waiting for Cluster API to delete Cluster {}/{}",
+                        self.management_namespace, o.name
+                    ),
+                );
+                self.write(o, self.status(o, &v, vec![])).await?;
+                return Ok(Some(Duration::from_secs(2)));
+            }
+            self.applier
+                .set_finalizer(&api, &o.name, &o.finalizers, false)
+                .await?;
+            return Ok(None);
+        }
+        self.applier
+            .set_finalizer(&api, &o.name, &o.finalizers, true)
+            .await?;
+        let clusters = self.clusters(o);
+        let mut v = self.verdict(o, &clusters);
+        let mut status = self.status(o, &v, clusters);
+        if !v.stalled {
+            let phase = self
+                .outcome
+                .apply_errors
+                .get(&o.name)
+                .map(|_| None)
+                .unwrap_or_else(|| {
+                    self.snap
+                        .capi_phases
+                        .get(&(self.management_namespace.to_string(), o.name.clone()))
+                        .cloned()
+                        .flatten()
+                });
+            v.message = format!(
+                "{}; Cluster API objects applied to {}",
+                v.message, self.management_namespace
+            );
+            status = self.status(o, &v, status.clusters);
+            status.phase = phase;
+        }
+        self.write(o, status).await?;
+        Ok(None)
+    }
+
+    /// Application: status with the clusters it is placed on; on deletion, the pass has
+    /// already committed its removal from every cluster's package.
+    pub async fn reconcile_application(&self, o: &Object) -> Result<Option<Duration>, ApplyError> {
+        let api = self.api(o);
+        if o.deleting {
+            self.applier
+                .set_finalizer(&api, &o.name, &o.finalizers, false)
+                .await?;
+            return Ok(None);
+        }
+        self.applier
+            .set_finalizer(&api, &o.name, &o.finalizers, true)
+            .await?;
+        let clusters = self.clusters(o);
+        let mut v = self.verdict(o, &clusters);
+        if v.ready {
+            v.message = format!("placed on {} cluster(s); {}", clusters.len(), v.message);
+        }
+        self.write(o, self.status(o, &v, clusters)).await?;
+        Ok(None)
+    }
+
+    /// Every other kind: it is either part of the render or set aside with the reason.
+    pub async fn reconcile_declaration(&self, o: &Object) -> Result<Option<Duration>, ApplyError> {
+        if o.deleting {
+            return Ok(None);
+        }
+        let clusters = self.clusters(o);
+        let v = self.verdict(o, &clusters);
+        self.write(o, self.status(o, &v, clusters)).await?;
+        Ok(None)
+    }
+
+    /// Reconciles every object; one failing does not stop the others.
+    pub async fn reconcile_all(&self) -> (Option<Duration>, Vec<ApplyError>) {
+        let mut requeue: Option<Duration> = None;
+        let mut errors = Vec::new();
+        for o in &self.snap.objects {
+            let r = match o.kind.kind.as_str() {
+                "Cluster" => self.reconcile_cluster(o).await,
+                "Application" => self.reconcile_application(o).await,
+                _ => self.reconcile_declaration(o).await,
+            };
+            match r {
+                Ok(Some(d)) => requeue = Some(requeue.map_or(d, |r| r.min(d))),
+                Ok(None) => {}
+                Err(e) => errors.push(e),
+            }
+        }
+        (requeue, errors)
+    }
+}
