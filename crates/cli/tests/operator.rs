@@ -477,8 +477,9 @@ fn operator_reconciles_scales_upgrades_reports_and_cleans_up() {
 fn operator_killed_mid_apply_loses_nothing_and_converges() {
     let env = setup();
     let kc = env.kubeconfig_for("atoll-operator");
-    let mut op = env.start("op-0", &kc, Some("mid-apply"));
+    // The declarations first, so that the first pass sees the whole fleet.
     env.apply_example();
+    let mut op = env.start("op-0", &kc, Some("mid-apply"));
     wait_until("the operator to reach the fault point", 120, &[&op], || {
         op.log()
             .contains("ATOLL-FAULT mid-apply")

@@ -379,3 +379,118 @@ pub async fn capi_cluster_exists(
         }))
         .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observe::{Object, atoll_kinds};
+
+    /// The example fleet as the API server would hand it over, plus `extra` documents.
+    fn snapshot(extra: &str) -> Snapshot {
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/edge-fleet");
+        let mut text = String::new();
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        for f in files {
+            text.push_str(&std::fs::read_to_string(f).unwrap());
+            text.push_str("\n---\n");
+        }
+        text.push_str(extra);
+        let kinds = atoll_kinds();
+        let mut objects = Vec::new();
+        for (i, doc) in atoll_model::yaml::parse_documents(&text)
+            .unwrap()
+            .into_iter()
+            .enumerate()
+        {
+            let mut v = doc.value;
+            if !v.is_object() {
+                continue;
+            }
+            let kind = kinds.iter().find(|k| v["kind"] == k.kind.as_str()).unwrap();
+            v["metadata"]["uid"] = format!("uid-{i}").into();
+            v["metadata"]["generation"] = 1.into();
+            let o: kube::api::DynamicObject = serde_json::from_value(v).unwrap();
+            objects.push(Object::new(kind, &o));
+        }
+        Snapshot {
+            objects,
+            capi_phases: Default::default(),
+        }
+    }
+
+    fn settings() -> Settings {
+        Settings {
+            repo: PathBuf::new(),
+            bare: true,
+            upstream_base: std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../examples/edge-fleet"),
+            fault: None,
+        }
+    }
+
+    #[test]
+    fn bad_declarations_are_set_aside_and_the_rest_renders() {
+        let upstream =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/upstream-packages");
+        if !upstream.join(".git").exists() {
+            let st = std::process::Command::new("bash")
+                .arg(
+                    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                        .join("../../examples/upstream-packages/make-repo.sh"),
+                )
+                .arg(&upstream)
+                .status()
+                .unwrap();
+            assert!(st.success());
+        }
+        let snap = snapshot(
+            "apiVersion: atoll.dev/v1alpha1\nkind: Cluster\nmetadata: {name: ghost}\nspec: {catalog: no-such-catalog}\n---\n\
+             apiVersion: atoll.dev/v1alpha1\nkind: Application\nmetadata: {name: haunt, namespace: retail}\nspec: {clusters: [ghost], components: [{name: web, image: nginx:1.27}]}\n",
+        );
+        let mut invalid = BTreeMap::new();
+        let (model, out) = orient(&snap, &HeadState::default(), &settings(), &mut invalid).unwrap();
+        // The cluster with the dangling catalog, and the application naming that cluster.
+        assert_eq!(
+            invalid.keys().collect::<Vec<_>>(),
+            ["Application/retail/haunt", "Cluster/ghost"]
+        );
+        assert!(
+            invalid["Cluster/ghost"][0].contains("no-such-catalog"),
+            "{invalid:?}"
+        );
+        assert!(
+            invalid["Application/retail/haunt"][0].contains("ghost"),
+            "{invalid:?}"
+        );
+        // Everything else is rendered as from files.
+        assert_eq!(model.clusters.len(), 13);
+        assert_eq!(out.clusters.len(), 13);
+        assert!(!out.clusters.contains("ghost"));
+    }
+
+    #[test]
+    fn deleting_objects_leave_the_model() {
+        let mut snap = snapshot("");
+        for o in &mut snap.objects {
+            if o.key == "Cluster/edge-newark" || o.key == "Cluster/edge-paris" {
+                o.deleting = true;
+            }
+        }
+        let mut invalid = BTreeMap::new();
+        let (model, _) = orient(&snap, &HeadState::default(), &settings(), &mut invalid).unwrap();
+        assert!(!model.clusters.contains_key("edge-newark"));
+        assert!(!model.clusters.contains_key("edge-paris"));
+        assert_eq!(model.clusters.len(), 11);
+        // edge-paris is linked in a LogicalCluster: that one is set aside, saying why.
+        assert_eq!(
+            invalid.keys().collect::<Vec<_>>(),
+            ["LogicalCluster/eu-west-edge"]
+        );
+        assert!(invalid["LogicalCluster/eu-west-edge"][0].contains("edge-paris"));
+    }
+}

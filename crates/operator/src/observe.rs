@@ -159,7 +159,7 @@ pub struct Object {
 }
 
 impl Object {
-    fn new(kind: &Kind, o: &DynamicObject) -> Object {
+    pub(crate) fn new(kind: &Kind, o: &DynamicObject) -> Object {
         let m = &o.metadata;
         let name = m.name.clone().unwrap_or_default();
         let namespace = m.namespace.clone();
