@@ -13,6 +13,7 @@ use crate::observe::Snapshot;
 use atoll_gitops::FleetRepo;
 use atoll_model::{Declarations, Diagnostic, Model};
 use atoll_pipeline::HeadState;
+use futures::StreamExt;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -168,6 +169,9 @@ fn capi_objects(files: &BTreeMap<String, Vec<u8>>, cluster: &str) -> Vec<Value> 
     out
 }
 
+/// Clusters whose objects are applied concurrently.
+const APPLY_PARALLELISM: usize = 8;
+
 /// State that lives across passes.
 #[derive(Debug, Default)]
 pub struct Memory {
@@ -306,27 +310,45 @@ pub async fn pass(
                 None,
             )
             .await?;
-        for (i, cluster) in to_apply.iter().enumerate() {
-            let owner_key = &outcome.owner_of[cluster];
-            let owner = snap
-                .objects
-                .iter()
-                .find(|o| &o.key == owner_key)
-                .map(|o| Owner {
-                    kind: o.kind.kind.clone(),
-                    name: o.name.clone(),
-                    uid: o.uid.clone(),
-                });
-            let mut failed = None;
-            for obj in capi_objects(&files, cluster) {
-                match applier.apply(&obj, owner.as_ref()).await {
-                    Ok(()) => outcome.applied += 1,
-                    Err(e) => {
-                        failed = Some(e.to_string());
-                        break;
+        // Clusters in parallel (each cluster's objects in order); one at a time under a
+        // fault hook, so that "mid-apply" is exactly one cluster.
+        let parallel = if settings.fault.is_some() {
+            1
+        } else {
+            APPLY_PARALLELISM
+        };
+        let owners: BTreeMap<&str, Owner> = snap
+            .objects
+            .iter()
+            .map(|o| {
+                (
+                    o.key.as_str(),
+                    Owner {
+                        kind: o.kind.kind.clone(),
+                        name: o.name.clone(),
+                        uid: o.uid.clone(),
+                    },
+                )
+            })
+            .collect();
+        let jobs = to_apply.iter().map(|cluster| {
+            let owner = owners.get(outcome.owner_of[cluster].as_str()).cloned();
+            let objs = capi_objects(&files, cluster);
+            async move {
+                let mut applied = 0;
+                for obj in objs {
+                    if let Err(e) = applier.apply(&obj, owner.as_ref()).await {
+                        return (cluster, applied, Some(e.to_string()));
                     }
+                    applied += 1;
                 }
+                (cluster, applied, None)
             }
+        });
+        let mut results = futures::stream::iter(jobs).buffer_unordered(parallel);
+        let mut first = true;
+        while let Some((cluster, applied, failed)) = results.next().await {
+            outcome.applied += applied;
             match failed {
                 Some(e) => {
                     tracing::warn!("cluster {cluster}: {e}");
@@ -340,11 +362,12 @@ pub async fn pass(
                     );
                 }
             }
-            if i == 0 && settings.fault == Some(Fault::MidApply) {
+            if first && settings.fault == Some(Fault::MidApply) {
                 tracing::warn!("fault injected: pausing mid-apply after cluster {cluster}");
                 eprintln!("ATOLL-FAULT mid-apply");
                 std::future::pending::<()>().await;
             }
+            first = false;
         }
     }
 

@@ -304,16 +304,23 @@ impl Report<'_> {
         Ok(None)
     }
 
-    /// Reconciles every object; one failing does not stop the others.
+    /// Reconciles every object, several at a time; one failing does not stop the others.
     pub async fn reconcile_all(&self) -> (Option<Duration>, Vec<ApplyError>) {
-        let mut requeue: Option<Duration> = None;
-        let mut errors = Vec::new();
-        for o in &self.snap.objects {
-            let r = match o.kind.kind.as_str() {
+        use futures::StreamExt;
+        let jobs = self.snap.objects.iter().map(|o| async move {
+            match o.kind.kind.as_str() {
                 "Cluster" => self.reconcile_cluster(o).await,
                 "Application" => self.reconcile_application(o).await,
                 _ => self.reconcile_declaration(o).await,
-            };
+            }
+        });
+        let results: Vec<_> = futures::stream::iter(jobs)
+            .buffer_unordered(16)
+            .collect()
+            .await;
+        let mut requeue: Option<Duration> = None;
+        let mut errors = Vec::new();
+        for r in results {
             match r {
                 Ok(Some(d)) => requeue = Some(requeue.map_or(d, |r| r.min(d))),
                 Ok(None) => {}
