@@ -11,6 +11,7 @@ use std::process::ExitCode;
 
 mod bench;
 mod operator;
+mod serve;
 
 #[derive(Parser)]
 #[command(
@@ -75,6 +76,12 @@ enum Command {
     /// Run atoll as a controller in the management cluster, or print its install manifests.
     #[command(subcommand)]
     Operator(operator::OperatorCommand),
+    /// Run the control plane: REST API over the inventory store, each change rendered and
+    /// committed to the repository.
+    Serve(serve::ServeArgs),
+    /// API tokens for `atoll serve`.
+    #[command(subcommand)]
+    Token(serve::TokenCommand),
 }
 
 #[derive(Subcommand)]
@@ -213,6 +220,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Bench(b) => bench::run(b),
         Command::Operator(o) => operator::run(o),
+        Command::Serve(a) => serve::serve(a),
+        Command::Token(t) => serve::token(t),
         Command::Crds => {
             let crds: Vec<serde_json::Value> = atoll_model::crds()
                 .iter()

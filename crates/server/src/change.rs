@@ -1,0 +1,354 @@
+//! Executing a change: in one store transaction, write the objects, validate the whole
+//! resulting fleet, render it against the repository's HEAD; then (unless it is a plan) commit
+//! the transaction, commit the render to Git and record one event per object. A change that
+//! does not validate or render leaves the store and Git as they were.
+
+use crate::State;
+use crate::problem::{FieldError, Problem};
+use atoll_gitops::{ClusterPlan, FleetRepo};
+use atoll_inventory::{self as inv, Event, Principal, Stored};
+use atoll_model::{Declarations, Model};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Instant;
+
+/// One write.
+#[derive(Debug, Clone)]
+pub enum Op {
+    Create(Value),
+    /// Update; `expected` is the resourceVersion the caller read.
+    Update {
+        body: Value,
+        expected: Option<i64>,
+    },
+    /// Create or update (apply, rollback).
+    Upsert(Value),
+    Delete {
+        kind: String,
+        namespace: String,
+        name: String,
+        expected: Option<i64>,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct ChangeRequest {
+    pub ops: Vec<Op>,
+    /// Why (optional, recorded in events and the commit message).
+    pub message: String,
+    pub actor: Principal,
+    /// Recorded action; empty: create / update / delete per op.
+    pub action: &'static str,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangeOutcome {
+    pub change_id: String,
+    /// The Git commit, "" when no file changed (or for a plan).
+    pub commit: String,
+    /// Per cluster: what the change does to its files.
+    pub plans: Vec<ClusterPlan>,
+    /// Objects after the change (deleted ones as they were).
+    pub objects: Vec<Value>,
+    pub events: Vec<i64>,
+}
+
+/// The key an object's diagnostics are filed under.
+pub fn object_key(kind: &str, namespace: &str, name: &str) -> String {
+    if namespace.is_empty() {
+        format!("{kind}/{name}")
+    } else {
+        format!("{kind}/{namespace}/{name}")
+    }
+}
+
+/// The declaration the model reads from a stored object.
+pub fn declaration(body: &Value) -> String {
+    let m = &body["metadata"];
+    let mut meta = json!({"name": m["name"]});
+    if let Some(ns) = m["namespace"].as_str().filter(|s| !s.is_empty()) {
+        meta["namespace"] = json!(ns);
+    }
+    if m["labels"].is_object() {
+        meta["labels"] = m["labels"].clone();
+    }
+    let mut decl =
+        json!({"apiVersion": body["apiVersion"], "kind": body["kind"], "metadata": meta});
+    if !body["spec"].is_null() {
+        decl["spec"] = body["spec"].clone();
+    }
+    serde_json::to_string_pretty(&decl).expect("json")
+}
+
+/// Validates every stored object together.
+pub fn model_of(objects: &[Stored]) -> Result<Model, Vec<FieldError>> {
+    let mut decls = Declarations::default();
+    let mut diags = Vec::new();
+    for o in objects {
+        let key = object_key(&o.kind, &o.namespace, &o.name);
+        atoll_model::load_str(&key, &declaration(&o.body), &mut decls, &mut diags);
+    }
+    let diags = if diags.is_empty() {
+        match atoll_model::validate(decls) {
+            Ok(m) => return Ok(m),
+            Err(d) => d.0,
+        }
+    } else {
+        diags
+    };
+    Err(diags
+        .into_iter()
+        .map(|d| FieldError {
+            object: d.file,
+            field: d.path,
+            line: None,
+            column: None,
+            message: d.message,
+        })
+        .collect())
+}
+
+fn open(state: &State) -> Result<FleetRepo, Problem> {
+    FleetRepo::open_or_init(&state.repo)
+        .map_err(|e| Problem::internal(format!("fleet repository: {e}")))
+}
+
+/// The render of a model against HEAD.
+pub fn render(state: &State, model: &Model) -> Result<atoll_pipeline::Change, Problem> {
+    let repo = open(state)?;
+    let head = atoll_pipeline::HeadState::read(Some(&repo), false)
+        .map_err(|e| Problem::internal(e.to_string()))?;
+    let base = state.upstream_base.clone();
+    let upstreams =
+        atoll_pipeline::fetch_upstreams(model, &|_| base.clone()).map_err(|e| match e {
+            atoll_pipeline::Error::Upstream {
+                file,
+                object: _,
+                message,
+            } => Problem::invalid(
+                "an upstream package cannot be read",
+                vec![FieldError {
+                    object: file,
+                    field: String::new(),
+                    line: None,
+                    column: None,
+                    message,
+                }],
+            ),
+            other => Problem::internal(other.to_string()),
+        })?;
+    let t = Instant::now();
+    let out = atoll_pipeline::render(model, &head, &upstreams).map_err(|d| {
+        Problem::invalid(
+            "the fleet does not render",
+            d.0.into_iter()
+                .map(|d| FieldError {
+                    object: d.file,
+                    field: d.path,
+                    line: None,
+                    column: None,
+                    message: d.message,
+                })
+                .collect(),
+        )
+    })?;
+    let change = atoll_pipeline::change(&head, out, Some(&repo), false)
+        .map_err(|e| Problem::internal(e.to_string()))?;
+    state.metrics.observe_render(t.elapsed().as_secs_f64());
+    Ok(change)
+}
+
+/// Commits a render (the repository is opened here: gix handles are not `Send`, so none is
+/// held across an await). Returns HEAD afterwards.
+pub fn commit(
+    state: &State,
+    change: &atoll_pipeline::Change,
+    message: &str,
+) -> Result<String, Problem> {
+    let repo = open(state)?;
+    let t = Instant::now();
+    repo.commit_edit(&change.edit, message)
+        .map_err(|e| Problem::internal(format!("Git commit failed: {e}")))?;
+    state.metrics.observe_commit(t.elapsed().as_secs_f64());
+    Ok(repo
+        .head()
+        .ok()
+        .flatten()
+        .map(|(c, _)| c.to_string())
+        .unwrap_or_default())
+}
+
+fn team_of(kind: &str, namespace: &str, name: &str) -> String {
+    match kind {
+        "Team" => name.to_string(),
+        _ => namespace.to_string(),
+    }
+}
+
+/// Runs a change. With `dry_run`, nothing is kept: the plan is all.
+pub async fn execute(
+    state: &State,
+    req: ChangeRequest,
+    dry_run: bool,
+    step: &(dyn Fn(&str) + Sync),
+) -> Result<ChangeOutcome, Problem> {
+    // One change at a time per process: renders and Git commits are sequential by nature.
+    let _guard = state.write.lock().await;
+    let mut tx = state.store.begin().await?;
+    step("write");
+    let mut written: Vec<(String, Option<Value>, Option<Value>)> = Vec::new();
+    for op in &req.ops {
+        let (action, before, after) = match op {
+            Op::Create(body) => (
+                "create",
+                None,
+                Some(inv::create(&mut tx, body.clone()).await?),
+            ),
+            Op::Update { body, expected } => {
+                let (old, new) = inv::update(&mut tx, body.clone(), *expected).await?;
+                ("update", Some(old), Some(new))
+            }
+            Op::Upsert(body) => {
+                let kind = body["kind"].as_str().unwrap_or("");
+                let ns = body["metadata"]["namespace"].as_str().unwrap_or("");
+                let name = body["metadata"]["name"].as_str().unwrap_or("");
+                if inv::get(&mut tx, kind, ns, name).await?.is_some() {
+                    let (old, new) = inv::update(&mut tx, body.clone(), None).await?;
+                    ("update", Some(old), Some(new))
+                } else {
+                    (
+                        "create",
+                        None,
+                        Some(inv::create(&mut tx, body.clone()).await?),
+                    )
+                }
+            }
+            Op::Delete {
+                kind,
+                namespace,
+                name,
+                expected,
+            } => (
+                "delete",
+                Some(inv::delete(&mut tx, kind, namespace, name, *expected).await?),
+                None,
+            ),
+        };
+        written.push((
+            action.to_string(),
+            before.map(|s| s.body),
+            after.map(|s| s.body),
+        ));
+    }
+    step("validate");
+    let all = inv::list(&mut tx, None, None).await?;
+    let model = model_of(&all).map_err(|errors| {
+        Problem::invalid(
+            "the change leaves declarations that do not validate; nothing was stored",
+            errors,
+        )
+    })?;
+    step("render");
+    let change = tokio::task::block_in_place(|| render(state, &model))?;
+    let touched: Vec<String> = change
+        .plans
+        .iter()
+        .filter(|p| p.status != "unchanged" && p.cluster != "(fleet)")
+        .map(|p| p.cluster.clone())
+        .collect();
+    let change_id = inv::new_change_id();
+    if dry_run {
+        tx.rollback().await.map_err(inv::StoreError::from)?;
+        return Ok(ChangeOutcome {
+            change_id,
+            commit: String::new(),
+            plans: change.plans,
+            objects: written
+                .into_iter()
+                .filter_map(|(_, b, a)| a.or(b))
+                .collect(),
+            events: vec![],
+        });
+    }
+    // Events first (in the transaction), the commit id filled in once Git has it.
+    step("record");
+    let at = inv::now();
+    let mut events = Vec::new();
+    for (action, before, after) in &written {
+        let obj = after.as_ref().or(before.as_ref()).expect("object");
+        let kind = obj["kind"].as_str().unwrap_or("").to_string();
+        let namespace = obj["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        let name = obj["metadata"]["name"].as_str().unwrap_or("").to_string();
+        let e = Event {
+            id: 0,
+            change_id: change_id.clone(),
+            at: at.clone(),
+            actor: req.actor.name.clone(),
+            action: if req.action.is_empty() {
+                action.clone()
+            } else {
+                req.action.to_string()
+            },
+            team: team_of(&kind, &namespace, &name),
+            kind,
+            namespace,
+            name,
+            message: req.message.clone(),
+            commit: String::new(),
+            clusters: touched.clone(),
+            before: before.clone(),
+            after: after.clone(),
+        };
+        events.push(inv::record(&mut tx, &e).await?);
+    }
+    tx.commit().await.map_err(inv::StoreError::from)?;
+    step("commit");
+    let note = if req.message.is_empty() {
+        format!("By {} (change {change_id}).", req.actor.name)
+    } else {
+        format!(
+            "{}\n\nBy {} (change {change_id}).",
+            req.message, req.actor.name
+        )
+    };
+    let msg = atoll_gitops::commit_message(&change.plans, Some(&note));
+    let changed = change.plans.iter().any(|p| p.status != "unchanged");
+    let head = tokio::task::block_in_place(|| commit(state, &change, &msg)).map_err(|p| {
+        Problem::internal(format!(
+            "stored, but {}; the next change (or a restart) commits it",
+            p.detail
+        ))
+    })?;
+    let commit = if changed { head.clone() } else { String::new() };
+    if !commit.is_empty() {
+        state.store.set_event_commit(&change_id, &commit).await?;
+    }
+    state.set_view(&model, &change, &head);
+    Ok(ChangeOutcome {
+        change_id,
+        commit,
+        plans: change.plans,
+        objects: written
+            .into_iter()
+            .filter_map(|(_, b, a)| a.or(b))
+            .collect(),
+        events,
+    })
+}
+
+/// Clusters in both sets, for placement answers.
+pub fn placements_by_app(
+    placements: &BTreeMap<String, Vec<String>>,
+) -> BTreeMap<String, BTreeSet<String>> {
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (c, apps) in placements {
+        for a in apps {
+            out.entry(a.clone()).or_default().insert(c.clone());
+        }
+    }
+    out
+}

@@ -1,0 +1,205 @@
+//! `atoll serve`: a long-lived control plane that owns the declarations (in the inventory
+//! store), runs the engine on each change and commits the result to Git, as `atoll render` does
+//! from files. A REST API in the Kubernetes style for every atoll kind, plus placements, an
+//! inventory summary, plan/apply (apply as a polled task), history and rollback, bearer-token
+//! auth with per-team roles, Prometheus metrics and health checks. The OpenAPI document is
+//! generated from the same kind table the routes use.
+
+pub mod api;
+pub mod change;
+pub mod kinds;
+pub mod metrics;
+pub mod openapi;
+pub mod problem;
+pub mod selector;
+
+use atoll_inventory::{Principal, Role, Store};
+use atoll_model::Model;
+use problem::Problem;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Mutex, RwLock};
+
+/// How the server runs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `sqlite:PATH` or `postgres://…`.
+    pub database: String,
+    /// The fleet repository (created when missing).
+    pub repo: PathBuf,
+    /// Base of relative upstream package repositories.
+    pub upstream_base: PathBuf,
+}
+
+/// What the last render says, for placement queries and metrics.
+#[derive(Debug, Default, Clone)]
+pub struct View {
+    pub commit: String,
+    /// Cluster → `team/app`.
+    pub placements: BTreeMap<String, Vec<String>>,
+    /// Cluster → (provider, phase).
+    pub clusters: BTreeMap<String, (String, String)>,
+    /// `team/app` → the revision it is delivered at.
+    pub revisions: BTreeMap<String, String>,
+    /// `team/app` → number of components.
+    pub components: BTreeMap<String, usize>,
+}
+
+/// A long operation, polled by id.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Task {
+    pub id: String,
+    /// running, succeeded, failed.
+    pub state: String,
+    pub steps: Vec<Step>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<Value>,
+    /// Who started it: only they (and admins) can read it.
+    #[serde(skip)]
+    pub owner: String,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Step {
+    pub name: String,
+    /// RFC 3339 time the step started.
+    pub started: String,
+}
+
+pub struct State {
+    pub store: Store,
+    pub repo: PathBuf,
+    pub upstream_base: PathBuf,
+    pub kinds: Vec<kinds::Kind>,
+    /// Serialises changes (render + commit) within this process.
+    pub write: tokio::sync::Mutex<()>,
+    pub view: RwLock<View>,
+    pub tasks: Mutex<BTreeMap<String, Task>>,
+    pub metrics: metrics::Metrics,
+}
+
+impl State {
+    pub async fn new(cfg: &Config) -> Result<State, Problem> {
+        let store = Store::open(&cfg.database).await?;
+        Ok(State {
+            store,
+            repo: cfg.repo.clone(),
+            upstream_base: cfg.upstream_base.clone(),
+            kinds: kinds::all(),
+            write: tokio::sync::Mutex::new(()),
+            view: RwLock::new(View::default()),
+            tasks: Mutex::new(BTreeMap::new()),
+            metrics: metrics::Metrics::default(),
+        })
+    }
+
+    pub fn kind_by_plural(&self, plural: &str) -> Option<&kinds::Kind> {
+        self.kinds.iter().find(|k| k.plural == plural)
+    }
+
+    pub fn kind_by_name(&self, kind: &str) -> Option<&kinds::Kind> {
+        self.kinds.iter().find(|k| k.kind == kind)
+    }
+
+    /// The caller, from `Authorization: Bearer <token>`.
+    pub async fn principal(&self, headers: &axum::http::HeaderMap) -> Result<Principal, Problem> {
+        let h = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| {
+                Problem::unauthorized(
+                    "send `Authorization: Bearer <token>` (create one with `atoll token create`)",
+                )
+            })?;
+        let token = h.strip_prefix("Bearer ").ok_or_else(|| {
+            Problem::unauthorized("the Authorization header must be `Bearer <token>`")
+        })?;
+        self.store
+            .authenticate(token.trim())
+            .await?
+            .ok_or_else(|| Problem::unauthorized("unknown token"))
+    }
+
+    /// Brings Git up to date with the store (after a restart, or a commit that failed) and
+    /// fills the view.
+    pub async fn reconcile(&self) -> Result<(), Problem> {
+        let _guard = self.write.lock().await;
+        let all = self.store.list(None, None).await?;
+        let model = change::model_of(&all)
+            .map_err(|e| Problem::invalid("stored declarations do not validate", e))?;
+        let c = tokio::task::block_in_place(|| change::render(self, &model))?;
+        let msg = atoll_gitops::commit_message(&c.plans, Some("Reconciled by atoll serve."));
+        let head = tokio::task::block_in_place(|| change::commit(self, &c, &msg))?;
+        self.set_view(&model, &c, &head);
+        Ok(())
+    }
+
+    pub fn set_view(&self, model: &Model, c: &atoll_pipeline::Change, head: &str) {
+        let mut v = View {
+            commit: head.to_string(),
+            placements: c.placements.clone(),
+            ..Default::default()
+        };
+        for (name, decl) in &model.clusters {
+            let provider = atoll_engine::resolve::resolve(model, decl)
+                .ok()
+                .and_then(|r| serde_json::to_value(r.provider.value).ok())
+                .and_then(|p| p.as_str().map(str::to_string))
+                .unwrap_or_else(|| "unknown".into());
+            // Without Cluster API feedback (that is the operator's job) the phase is unknown.
+            v.clusters
+                .insert(name.clone(), (provider, "Unknown".into()));
+        }
+        for ((team, name), a) in &model.applications {
+            let s = &a.spec;
+            let rev = if let Some(h) = &s.helm {
+                format!("helm {}", h.version)
+            } else if let Some(g) = &s.git {
+                format!(
+                    "git {}",
+                    g.revision.clone().unwrap_or_else(|| "HEAD".into())
+                )
+            } else if let Some(k) = &s.kpt {
+                format!("kpt {}", k.revision)
+            } else {
+                // Inline components: the Git commit is their revision.
+                "inline".to_string()
+            };
+            let key = format!("{team}/{name}");
+            v.revisions.insert(key.clone(), rev);
+            v.components.insert(key, s.components.len());
+        }
+        *self.view.write().expect("view") = v;
+    }
+}
+
+/// May `p` read objects of `kind` in `namespace`?
+pub fn can_read(p: &Principal, kind: &kinds::Kind, namespace: &str) -> bool {
+    p.role == Role::Admin || !kind.team_owned() || p.team == namespace
+}
+
+/// May `p` write objects of `kind` in `namespace`?
+pub fn can_write(p: &Principal, kind: &kinds::Kind, namespace: &str) -> bool {
+    match p.role {
+        Role::Admin => true,
+        Role::Contributor => kind.team_owned() && p.team == namespace,
+        Role::Reader => false,
+    }
+}
+
+/// Serves until SIGTERM / Ctrl-C.
+pub async fn serve(cfg: Config, listener: tokio::net::TcpListener) -> Result<(), Problem> {
+    let state = std::sync::Arc::new(State::new(&cfg).await?);
+    state.reconcile().await?;
+    let app = api::router(state);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .map_err(|e| Problem::internal(e.to_string()))
+}
