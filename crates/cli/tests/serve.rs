@@ -35,7 +35,7 @@ fn start(db: &str, repo: &Path, dir: &Path) -> Server {
     ensure_upstream();
     let port = free_port();
     let log = dir.join(format!("serve-{port}.log"));
-    let child = Command::new(env!("CARGO_BIN_EXE_atoll"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_atoll"))
         .args([
             "serve",
             "--listen",
@@ -60,6 +60,8 @@ fn start(db: &str, repo: &Path, dir: &Path) -> Server {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!(
         "atoll serve did not start: {}",
         std::fs::read_to_string(&log).unwrap_or_default()
@@ -485,7 +487,7 @@ fn scenario(db: &str) {
     );
     assert_eq!(
         git(&repo, &["rev-parse", "HEAD^{tree}"]),
-        git(&repo, &[&"rev-parse", &format!("{before_site}^{{tree}}")])
+        git(&repo, &["rev-parse", &format!("{before_site}^{{tree}}")])
     );
 
     // Metrics.
