@@ -490,6 +490,60 @@ fn scenario(db: &str) {
         git(&repo, &["rev-parse", &format!("{before_site}^{{tree}}")])
     );
 
+    // TOSCA import (seed 003 §7.3), then list and delete by owner as the AMF did.
+    let bp = std::fs::read_to_string(root().join("examples/tosca/cloud-studio.yaml")).unwrap();
+    let r = rita.raw(
+        reqwest::Method::POST,
+        "/api/v1/tosca?team=retail&input.NODE_ENV=prod",
+        "application/yaml",
+        bp.clone(),
+    );
+    assert_eq!(r.status(), 201, "{}", r.text().unwrap_or_default());
+    let studio: Value = r.json().unwrap();
+    assert_eq!(studio["metadata"]["name"], "cyango-cloud-studio-reimported");
+    assert_eq!(studio["spec"]["components"][0]["expose"][0]["public"], true);
+    assert_eq!(studio["spec"]["components"][0]["env"][0]["value"], "prod");
+    assert_eq!(
+        problem(ana.raw(
+            reqwest::Method::POST,
+            "/api/v1/tosca?team=retail",
+            "application/yaml",
+            bp.clone()
+        ))
+        .0,
+        403
+    );
+    let (s, p) = problem(rita.raw(
+        reqwest::Method::POST,
+        "/api/v1/tosca?team=retail",
+        "application/yaml",
+        bp.replace(
+            "image: repository.charity-project.eu/dotes/cyango-database:beta",
+            "",
+        ),
+    ));
+    assert_eq!(s, 422);
+    assert!(
+        p["errors"][0]["field"]
+            .as_str()
+            .unwrap()
+            .ends_with("cyango-database.properties.image"),
+        "{p}"
+    );
+    let owned = rita.json(&format!("{APPS}?owner=cyango-xr-developer"));
+    assert_eq!(owned["items"].as_array().unwrap().len(), 1);
+    let r = rita.delete(&format!("{APPS}?owner=cyango-xr-developer"));
+    assert_eq!(r.status(), 200);
+    let d: Value = r.json().unwrap();
+    assert_eq!(d["deleted"], json!(["cyango-cloud-studio-reimported"]));
+    assert!(
+        rita.json(&format!("{APPS}?owner=cyango-xr-developer"))["items"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(problem(rita.delete(APPS)).0, 400);
+
     // Metrics.
     let m = reqwest::blocking::get(format!("{}/metrics", server.url))
         .unwrap()

@@ -7,6 +7,7 @@
 pub mod convert;
 pub mod load;
 pub mod selector;
+pub mod tosca;
 pub mod types;
 pub mod validate;
 pub mod yaml;

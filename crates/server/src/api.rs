@@ -45,7 +45,9 @@ pub fn router(state: Arc<State>) -> Router {
         )
         .route(
             &format!("{PREFIX}/namespaces/{{ns}}/{{plural}}"),
-            get(list_namespaced).post(create_namespaced),
+            get(list_namespaced)
+                .post(create_namespaced)
+                .delete(delete_collection_namespaced),
         )
         .route(
             &format!("{PREFIX}/namespaces/{{ns}}/{{plural}}/{{name}}"),
@@ -57,6 +59,7 @@ pub fn router(state: Arc<State>) -> Router {
             &format!("{PREFIX}/namespaces/{{ns}}/applications/{{name}}/rollback"),
             post(rollback_application),
         )
+        .route("/api/v1/tosca", post(tosca))
         .route("/api/v1/placements", get(placements))
         .route("/api/v1/inventory", get(inventory))
         .route("/api/v1/plan", post(plan))
@@ -331,6 +334,30 @@ fn forbid(p: &Principal, verb: &str, kind: &Kind, ns: &str) -> Problem {
 #[serde(rename_all = "camelCase")]
 struct ListQuery {
     label_selector: Option<String>,
+    /// Applications whose `spec.owner` is this (the AMF lists by owner).
+    owner: Option<String>,
+    message: Option<String>,
+}
+
+fn parse_selector(q: &ListQuery) -> Result<Selector, Problem> {
+    Selector::parse(q.label_selector.as_deref().unwrap_or("")).map_err(|e| {
+        let mut pr = Problem::bad_request(format!("labelSelector: {e}"));
+        pr.errors.push(FieldError {
+            object: "query".into(),
+            field: "labelSelector".into(),
+            line: None,
+            column: None,
+            message: e,
+        });
+        pr
+    })
+}
+
+fn selected(q: &ListQuery, sel: &Selector, o: &atoll_inventory::Stored) -> bool {
+    sel.matches(&labels_of(&o.body))
+        && q.owner
+            .as_ref()
+            .is_none_or(|w| o.body["spec"]["owner"].as_str() == Some(w.as_str()))
 }
 
 fn labels_of(v: &Value) -> BTreeMap<String, String> {
@@ -350,24 +377,14 @@ async fn list(
     {
         return Err(forbid(&p, "list", kind, ns));
     }
-    let sel = Selector::parse(q.label_selector.as_deref().unwrap_or("")).map_err(|e| {
-        let mut pr = Problem::bad_request(format!("labelSelector: {e}"));
-        pr.errors.push(FieldError {
-            object: "query".into(),
-            field: "labelSelector".into(),
-            line: None,
-            column: None,
-            message: e,
-        });
-        pr
-    })?;
+    let sel = parse_selector(q)?;
     let items: Vec<Value> = state
         .store
         .list(Some(&kind.kind), ns)
         .await?
         .into_iter()
         .filter(|o| can_read(&p, kind, &o.namespace))
-        .filter(|o| sel.matches(&labels_of(&o.body)))
+        .filter(|o| selected(q, &sel, o))
         .map(|o| o.body)
         .collect();
     Ok(Json(json!({
@@ -594,6 +611,56 @@ async fn create_namespaced(
 ) -> Result<Response, Problem> {
     let kind = kind_for(&state, &plural, true)?.clone();
     write_one(&state, &headers, &kind, &ns, None, body, &q, true).await
+}
+
+/// Deletes every object of the collection the selector (and `owner`) picks, as one change.
+async fn delete_collection_namespaced(
+    state: S,
+    headers: HeaderMap,
+    Path((ns, plural)): Path<(String, String)>,
+    Query(q): Query<ListQuery>,
+) -> Result<Response, Problem> {
+    let kind = kind_for(&state, &plural, true)?.clone();
+    let p = state.principal(&headers).await?;
+    if !can_write(&p, &kind, &ns) {
+        return Err(forbid(&p, "delete", &kind, &ns));
+    }
+    if q.label_selector.is_none() && q.owner.is_none() {
+        return Err(Problem::bad_request(
+            "give labelSelector or owner: deleting a whole collection unfiltered is refused",
+        ));
+    }
+    let sel = parse_selector(&q)?;
+    let victims: Vec<_> = state
+        .store
+        .list(Some(&kind.kind), Some(&ns))
+        .await?
+        .into_iter()
+        .filter(|o| selected(&q, &sel, o))
+        .collect();
+    let mut out = json!({"kind": "Status", "deleted": []});
+    if victims.is_empty() {
+        return Ok(Json(out).into_response());
+    }
+    let req = ChangeRequest {
+        ops: victims
+            .iter()
+            .map(|o| Op::Delete {
+                kind: o.kind.clone(),
+                namespace: o.namespace.clone(),
+                name: o.name.clone(),
+                expected: Some(o.resource_version),
+            })
+            .collect(),
+        message: q.message.clone().unwrap_or_default(),
+        actor: p,
+        action: "",
+    };
+    let r = change::execute(&state, req, false, &|_| {}).await?;
+    out["deleted"] = json!(victims.iter().map(|o| o.name.clone()).collect::<Vec<_>>());
+    out["commit"] = json!(r.commit);
+    out["changeId"] = json!(r.change_id);
+    Ok(Json(out).into_response())
 }
 
 async fn get_namespaced(
@@ -850,6 +917,67 @@ async fn task(state: S, headers: HeaderMap, Path(id): Path<String>) -> Result<Js
         .filter(|t| p.role == Role::Admin || t.owner == p.name)
         .ok_or_else(|| Problem::not_found(format!("no task `{id}`")))?;
     Ok(Json(t))
+}
+
+// ---------------------------------------------------------------- TOSCA
+
+/// Imports a TOSCA blueprint as an Application of `team` (query: `team`, optional `name`,
+/// `input.NAME=value` for inputs).
+async fn tosca(
+    state: S,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Problem> {
+    let p = state.principal(&headers).await?;
+    let team = q
+        .get("team")
+        .cloned()
+        .ok_or_else(|| Problem::bad_request("give the owning team: ?team=NAME"))?;
+    let kind = state.kind_by_name("Application").expect("kind").clone();
+    if !can_write(&p, &kind, &team) {
+        return Err(forbid(&p, "create", &kind, &team));
+    }
+    let bytes = body_bytes(body)?;
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| Problem::bad_request("the request body is not UTF-8"))?;
+    let inputs: BTreeMap<String, String> = q
+        .iter()
+        .filter_map(|(k, v)| k.strip_prefix("input.").map(|k| (k.to_string(), v.clone())))
+        .collect();
+    let app = atoll_model::tosca::application(
+        "request body",
+        text,
+        &team,
+        q.get("name").map(String::as_str),
+        &inputs,
+    )
+    .map_err(|ds| {
+        Problem::invalid(
+            "the blueprint cannot be converted; nothing was stored",
+            ds.into_iter()
+                .map(|d| FieldError {
+                    object: d.object,
+                    field: d.path,
+                    line: Some(d.line),
+                    column: Some(d.col),
+                    message: d.message,
+                })
+                .collect(),
+        )
+    })?;
+    check_object(&app, None, "converted Application")?;
+    let req = ChangeRequest {
+        ops: vec![Op::Upsert(app)],
+        message: q
+            .get("message")
+            .cloned()
+            .unwrap_or_else(|| "imported from a TOSCA blueprint".into()),
+        actor: p,
+        action: "",
+    };
+    let out = change::execute(&state, req, false, &|_| {}).await?;
+    Ok(written(StatusCode::CREATED, out))
 }
 
 // ---------------------------------------------------------------- placements, inventory

@@ -190,9 +190,14 @@ fn op(
     responses[status] = json!({"description": "success", "content": content});
     let mut o = json!({"summary": summary, "parameters": params, "responses": responses, "security": [{"bearer": []}]});
     if let Some(r) = request {
-        o["requestBody"] = json!({"required": true, "content": {
-            "application/json": {"schema": {"$ref": format!("#/components/schemas/{r}")}},
-        }});
+        o["requestBody"] = if r == "Text" {
+            json!({"required": true, "content": {"application/yaml": {"schema": {"type": "string"}}}})
+        } else {
+            json!({"required": true, "content": {
+                "application/json": {"schema": {"$ref": format!("#/components/schemas/{r}")}},
+                "application/yaml": {"schema": {"type": "string"}},
+            }})
+        };
     }
     o
 }
@@ -237,13 +242,27 @@ pub fn document(kinds: &[Kind]) -> Value {
             )
         };
         let list = format!("{}List", k.kind);
-        paths.insert(
-            collection.clone(),
-            json!({
-                "get": op(format!("List {}", k.plural), [path_params(&collection), query(&["labelSelector"])].concat(), None, "200", &list),
-                "post": op(format!("Create a {}", k.kind), [path_params(&collection), query(&["message"])].concat(), Some(&k.kind), "201", &k.kind),
-            }),
-        );
+        let mut coll = json!({
+            "get": op(format!("List {}", k.plural), [path_params(&collection), query(&["labelSelector", "owner"])].concat(), None, "200", &list),
+            "post": op(format!("Create a {}", k.kind), [path_params(&collection), query(&["message"])].concat(), Some(&k.kind), "201", &k.kind),
+        });
+        if k.namespaced {
+            coll["delete"] = op(
+                format!(
+                    "Delete the {} a labelSelector or owner picks, as one change",
+                    k.plural
+                ),
+                [
+                    path_params(&collection),
+                    query(&["labelSelector", "owner", "message"]),
+                ]
+                .concat(),
+                None,
+                "200",
+                "Any",
+            );
+        }
+        paths.insert(collection.clone(), coll);
         paths.insert(
             item.clone(),
             json!({
@@ -256,7 +275,7 @@ pub fn document(kinds: &[Kind]) -> Value {
             let all = format!("/apis/atoll.dev/v1alpha1/{}", k.plural);
             paths.insert(
                 all.clone(),
-                json!({"get": op(format!("List {} in every team you can see", k.plural), query(&["labelSelector"]), None, "200", &list)}),
+                json!({"get": op(format!("List {} in every team you can see", k.plural), query(&["labelSelector", "owner"]), None, "200", &list)}),
             );
         }
     }
