@@ -688,3 +688,173 @@ fn the_openapi_document_describes_every_route() {
             .is_object()
     );
 }
+
+/// Every endpoint × every role: who gets in (any answer but 401/403) and who is refused.
+#[test]
+fn every_endpoint_checks_every_role() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = format!("sqlite:{}", tmp.path().join("atoll.db").display());
+    let tokens = [
+        ("anonymous", String::new()),
+        ("retail-reader", token(&db, "rob", "retail", "reader")),
+        (
+            "retail-contributor",
+            token(&db, "rita", "retail", "contributor"),
+        ),
+        (
+            "analytics-contributor",
+            token(&db, "ana", "analytics", "contributor"),
+        ),
+        ("admin", token(&db, "alice", "platform", "admin")),
+    ];
+    let server = start(&db, &tmp.path().join("fleet"), tmp.path());
+    let admin = Api::new(&server, &tokens[4].1);
+    let t = admin.task(admin.raw(
+        reqwest::Method::POST,
+        "/api/v1/apply",
+        "application/yaml",
+        example_stream(),
+    ));
+    assert_eq!(t["state"], "succeeded");
+    let first_change = t["result"]["changeId"].as_str().unwrap().to_string();
+    let paris = admin.json("/apis/atoll.dev/v1alpha1/clusters/edge-paris");
+    let pos = admin.json(&format!("{APPS}/pos"));
+    // Bodies that fail validation after the role check: allowed callers get 4xx other than
+    // 401/403, and nothing changes.
+    let bad_cluster = json!({"apiVersion": "atoll.dev/v1alpha1", "kind": "Cluster", "metadata": {"name": "edge-paris"}, "spec": {"catalog": 7}});
+    let bad_app = json!({"apiVersion": "atoll.dev/v1alpha1", "kind": "Application", "metadata": {"name": "pos", "namespace": "retail"}, "spec": {"bogus": 1}});
+    let bad_set = json!({"objects": [bad_app.clone()]});
+    let _ = (&paris, &pos);
+
+    // (method, path, body, roles allowed: A=anonymous R=retail reader C=retail contributor
+    // X=analytics contributor D=admin)
+    let rows: Vec<(&str, String, Option<Value>, &str)> = vec![
+        ("GET", "/healthz".into(), None, "ARCXD"),
+        ("GET", "/readyz".into(), None, "ARCXD"),
+        ("GET", "/metrics".into(), None, "ARCXD"),
+        ("GET", "/openapi.json".into(), None, "ARCXD"),
+        ("GET", "/api/v1/inventory".into(), None, "RCXD"),
+        (
+            "GET",
+            "/api/v1/placements?cluster=edge-paris".into(),
+            None,
+            "RCXD",
+        ),
+        ("GET", "/api/v1/events".into(), None, "RCXD"),
+        ("GET", "/api/v1/tasks/none".into(), None, "RCXD"),
+        (
+            "GET",
+            "/api/v1/timelines/clusters/edge-paris".into(),
+            None,
+            "RCXD",
+        ),
+        ("GET", "/api/v1/timelines/teams/retail".into(), None, "RCD"),
+        (
+            "GET",
+            "/api/v1/timelines/applications/retail/pos".into(),
+            None,
+            "RCD",
+        ),
+        (
+            "GET",
+            "/apis/atoll.dev/v1alpha1/clusters".into(),
+            None,
+            "RCXD",
+        ),
+        (
+            "GET",
+            "/apis/atoll.dev/v1alpha1/clusters/edge-paris".into(),
+            None,
+            "RCXD",
+        ),
+        (
+            "PUT",
+            "/apis/atoll.dev/v1alpha1/clusters/edge-paris".into(),
+            Some(bad_cluster.clone()),
+            "D",
+        ),
+        (
+            "POST",
+            "/apis/atoll.dev/v1alpha1/clusters".into(),
+            Some(bad_cluster.clone()),
+            "D",
+        ),
+        (
+            "DELETE",
+            "/apis/atoll.dev/v1alpha1/clusters/none".into(),
+            None,
+            "D",
+        ),
+        (
+            "GET",
+            "/apis/atoll.dev/v1alpha1/applications".into(),
+            None,
+            "RCXD",
+        ),
+        ("GET", APPS.into(), None, "RCD"),
+        ("GET", format!("{APPS}/pos"), None, "RCD"),
+        ("PUT", format!("{APPS}/pos"), Some(bad_app.clone()), "CD"),
+        ("POST", APPS.into(), Some(bad_app.clone()), "CD"),
+        ("DELETE", format!("{APPS}/none"), None, "CD"),
+        ("DELETE", format!("{APPS}?owner=nobody"), None, "CD"),
+        (
+            "POST",
+            format!("{APPS}/pos/rollback"),
+            Some(json!({"toEvent": 999999})),
+            "CD",
+        ),
+        (
+            "GET",
+            "/apis/atoll.dev/v1alpha1/namespaces/analytics/applications".into(),
+            None,
+            "XD",
+        ),
+        (
+            "GET",
+            "/apis/atoll.dev/v1alpha1/namespaces/retail/targetpolicies".into(),
+            None,
+            "RCD",
+        ),
+        ("POST", "/api/v1/plan".into(), Some(bad_set.clone()), "CD"),
+        ("POST", "/api/v1/apply".into(), Some(bad_set.clone()), "CD"),
+        (
+            "POST",
+            "/api/v1/tosca?team=retail".into(),
+            Some(json!("not a blueprint")),
+            "CD",
+        ),
+        // Last: the admin's call really rolls the whole fleet back.
+        (
+            "POST",
+            format!("/api/v1/changes/{first_change}/rollback"),
+            None,
+            "D",
+        ),
+    ];
+    let letters = ['A', 'R', 'C', 'X', 'D'];
+    let http = Client::new();
+    let mut failures = Vec::new();
+    for (method, path, body, allowed) in &rows {
+        for (i, (role, tok)) in tokens.iter().enumerate() {
+            let mut rq = http.request(method.parse().unwrap(), format!("{}{path}", server.url));
+            if !tok.is_empty() {
+                rq = rq.bearer_auth(tok);
+            }
+            if let Some(b) = body {
+                rq = rq.json(b);
+            }
+            let status = rq.send().unwrap().status().as_u16();
+            let may = allowed.contains(letters[i]);
+            let refused = status == 401 || status == 403;
+            if may == refused || status >= 500 {
+                failures.push(format!(
+                    "{method} {path} as {role}: {status} (allowed: {may})"
+                ));
+            }
+            if !may && role == &"anonymous" && status != 401 {
+                failures.push(format!("{method} {path} anonymous: {status}, expected 401"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

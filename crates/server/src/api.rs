@@ -756,6 +756,14 @@ async fn change_request(
             });
             p
         })?;
+        for d in &docs {
+            if let Some(kind) = state.kind_by_name(d.value["kind"].as_str().unwrap_or("")) {
+                let ns = d.value["metadata"]["namespace"].as_str().unwrap_or("");
+                if !can_write(&p, kind, ns) {
+                    return Err(forbid(&p, "write", kind, ns));
+                }
+            }
+        }
         // Checked as one text, so errors carry the line in the body.
         let mut decls = atoll_model::Declarations::default();
         let mut diags = Vec::new();
@@ -791,14 +799,14 @@ async fn change_request(
     let mut ops = Vec::new();
     for (i, o) in cs.objects.into_iter().enumerate() {
         let what = format!("objects[{i}]");
-        check_object(&o, None, &what)?;
-        let kind = state
-            .kind_by_name(o["kind"].as_str().unwrap_or(""))
-            .ok_or_else(|| Problem::bad_request(format!("{what}: unknown kind")))?;
-        let ns = o["metadata"]["namespace"].as_str().unwrap_or("");
-        if !can_write(&p, kind, ns) {
-            return Err(forbid(&p, "write", kind, ns));
+        // The role first: a caller who may not write learns nothing about validity.
+        if let Some(kind) = state.kind_by_name(o["kind"].as_str().unwrap_or("")) {
+            let ns = o["metadata"]["namespace"].as_str().unwrap_or("");
+            if !can_write(&p, kind, ns) {
+                return Err(forbid(&p, "write", kind, ns));
+            }
         }
+        check_object(&o, None, &what)?;
         let expected = resource_version(&o)?;
         let body = writable(o);
         ops.push(match expected {
