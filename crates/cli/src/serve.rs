@@ -19,6 +19,22 @@ pub struct ServeArgs {
     /// Folder relative upstream package repositories are found from.
     #[arg(long, default_value = ".")]
     upstream_base: PathBuf,
+    /// Accept OIDC JWTs from this issuer (also needs --oidc-jwks).
+    #[arg(long, requires = "oidc_jwks")]
+    oidc_issuer: Option<String>,
+    /// The issuer's JSON Web Key Set, as a file.
+    #[arg(long, requires = "oidc_issuer")]
+    oidc_jwks: Option<PathBuf>,
+    /// Required `aud` of the JWTs.
+    #[arg(long)]
+    oidc_audience: Option<String>,
+    /// The claim listing the user's groups.
+    #[arg(long, default_value = "groups")]
+    oidc_groups_claim: String,
+    /// GROUP=TEAM:ROLE (repeatable): members of GROUP act for TEAM with ROLE; the first
+    /// of a user's groups that maps wins.
+    #[arg(long = "oidc-group")]
+    oidc_groups: Vec<String>,
 }
 
 #[derive(Subcommand)]
@@ -50,10 +66,24 @@ pub fn serve(a: ServeArgs) -> Result<ExitCode> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    let oidc = match (&a.oidc_issuer, &a.oidc_jwks) {
+        (Some(iss), Some(jwks)) => Some(
+            atoll_server::oidc::Oidc::load(
+                iss,
+                a.oidc_audience.as_deref(),
+                jwks,
+                &a.oidc_groups_claim,
+                &a.oidc_groups,
+            )
+            .map_err(anyhow::Error::msg)?,
+        ),
+        _ => None,
+    };
     let cfg = atoll_server::Config {
         database: a.database,
         repo: a.repo,
         upstream_base: std::path::absolute(&a.upstream_base)?,
+        oidc,
     };
     runtime()?.block_on(async {
         let listener = tokio::net::TcpListener::bind(&a.listen)

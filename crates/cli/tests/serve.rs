@@ -858,3 +858,178 @@ fn every_endpoint_checks_every_role() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// OIDC: JWTs signed by the configured issuer's key, groups mapped to teams and roles.
+#[test]
+fn oidc_jwts_map_groups_to_teams() {
+    use jsonwebtoken::{Algorithm, EncodingKey, Header, encode, jwk::Jwk};
+    let tmp = tempfile::tempdir().unwrap();
+    let keygen = |name: &str| -> EncodingKey {
+        let path = tmp.path().join(name);
+        let st = Command::new("openssl")
+            .args(["genrsa", "-out"])
+            .arg(&path)
+            .arg("2048")
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(st.success());
+        EncodingKey::from_rsa_pem(&std::fs::read(&path).unwrap()).unwrap()
+    };
+    let key = keygen("issuer.pem");
+    let impostor = keygen("impostor.pem");
+    let mut jwk = Jwk::from_encoding_key(&key, Algorithm::RS256).unwrap();
+    jwk.common.key_id = Some("k1".into());
+    let jwks = tmp.path().join("jwks.json");
+    std::fs::write(&jwks, json!({"keys": [jwk]}).to_string()).unwrap();
+
+    let db = format!("sqlite:{}", tmp.path().join("atoll.db").display());
+    let admin_t = token(&db, "alice", "platform", "admin");
+    ensure_upstream();
+    let port = free_port();
+    let log = tmp.path().join("serve.log");
+    let child = Command::new(env!("CARGO_BIN_EXE_atoll"))
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--database",
+            &db,
+            "--repo",
+        ])
+        .arg(tmp.path().join("fleet"))
+        .args([
+            "--upstream-base",
+            "examples/edge-fleet",
+            "--oidc-issuer",
+            "https://id.example.net",
+            "--oidc-audience",
+            "atoll",
+            "--oidc-jwks",
+        ])
+        .arg(&jwks)
+        .args([
+            "--oidc-group",
+            "retail-devs=retail:contributor",
+            "--oidc-group",
+            "sre=platform:admin",
+        ])
+        .current_dir(root())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let server = Server {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+        log,
+    };
+    let start = Instant::now();
+    while reqwest::blocking::get(format!("{}/readyz", server.url)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{}",
+            std::fs::read_to_string(&server.log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let admin = Api::new(&server, &admin_t);
+    let t = admin.task(admin.raw(
+        reqwest::Method::POST,
+        "/api/v1/apply",
+        "application/yaml",
+        example_stream(),
+    ));
+    assert_eq!(t["state"], "succeeded");
+
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let jwt = |k: &EncodingKey, claims: Value| -> String {
+        let mut h = Header::new(Algorithm::RS256);
+        h.kid = Some("k1".into());
+        encode(&h, &claims, k).unwrap()
+    };
+    let claims = |groups: &[&str], iss: &str, exp: u64| {
+        json!({"iss": iss, "aud": "atoll", "sub": "u-123", "preferred_username": "rita@example.net",
+               "groups": groups, "exp": exp, "iat": now})
+    };
+    let good = jwt(
+        &key,
+        claims(
+            &["staff", "retail-devs"],
+            "https://id.example.net",
+            now + 600,
+        ),
+    );
+    let rita = Api::new(&server, &good);
+    // Retail contributor through the group: writes retail apps, not others' or fleet kinds.
+    let mut pos = rita.json(&format!("{APPS}/pos"));
+    pos["spec"]["components"][0]["replicas"] = json!(3);
+    let r = rita.put(&format!("{APPS}/pos"), &pos);
+    assert_eq!(r.status(), 200, "{}", r.text().unwrap_or_default());
+    let tl = rita.json("/api/v1/timelines/applications/retail/pos")["events"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(tl.last().unwrap()["actor"], "rita@example.net");
+    assert_eq!(
+        problem(rita.get("/apis/atoll.dev/v1alpha1/namespaces/analytics/applications")).0,
+        403
+    );
+    let paris = rita.json("/apis/atoll.dev/v1alpha1/clusters/edge-paris");
+    assert_eq!(
+        problem(rita.put("/apis/atoll.dev/v1alpha1/clusters/edge-paris", &paris)).0,
+        403
+    );
+    // An SRE is an admin.
+    let sre = Api::new(
+        &server,
+        &jwt(&key, claims(&["sre"], "https://id.example.net", now + 600)),
+    );
+    assert_eq!(
+        sre.get("/apis/atoll.dev/v1alpha1/namespaces/analytics/applications")
+            .status(),
+        200
+    );
+    // Refused: expired, another issuer, another key, unmapped groups, wrong audience.
+    for (what, tok) in [
+        (
+            "expired",
+            jwt(
+                &key,
+                claims(&["retail-devs"], "https://id.example.net", now - 3600),
+            ),
+        ),
+        (
+            "issuer",
+            jwt(
+                &key,
+                claims(&["retail-devs"], "https://evil.example.net", now + 600),
+            ),
+        ),
+        (
+            "signature",
+            jwt(
+                &impostor,
+                claims(&["retail-devs"], "https://id.example.net", now + 600),
+            ),
+        ),
+        (
+            "groups",
+            jwt(
+                &key,
+                claims(&["staff"], "https://id.example.net", now + 600),
+            ),
+        ),
+        ("audience", {
+            let mut c = claims(&["retail-devs"], "https://id.example.net", now + 600);
+            c["aud"] = json!("someone-else");
+            jwt(&key, c)
+        }),
+    ] {
+        let (s, p) = problem(Api::new(&server, &tok).get("/api/v1/inventory"));
+        assert_eq!(s, 401, "{what}: {p}");
+    }
+}

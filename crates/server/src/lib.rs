@@ -9,6 +9,7 @@ pub mod api;
 pub mod change;
 pub mod kinds;
 pub mod metrics;
+pub mod oidc;
 pub mod openapi;
 pub mod problem;
 pub mod selector;
@@ -30,6 +31,8 @@ pub struct Config {
     pub repo: PathBuf,
     /// Base of relative upstream package repositories.
     pub upstream_base: PathBuf,
+    /// Also accept OIDC JWTs.
+    pub oidc: Option<oidc::Oidc>,
 }
 
 /// What the last render says, for placement queries and metrics.
@@ -80,6 +83,7 @@ pub struct State {
     pub view: RwLock<View>,
     pub tasks: Mutex<BTreeMap<String, Task>>,
     pub metrics: metrics::Metrics,
+    pub oidc: Option<oidc::Oidc>,
 }
 
 impl State {
@@ -94,6 +98,7 @@ impl State {
             view: RwLock::new(View::default()),
             tasks: Mutex::new(BTreeMap::new()),
             metrics: metrics::Metrics::default(),
+            oidc: cfg.oidc.clone(),
         })
     }
 
@@ -118,8 +123,15 @@ impl State {
         let token = h.strip_prefix("Bearer ").ok_or_else(|| {
             Problem::unauthorized("the Authorization header must be `Bearer <token>`")
         })?;
+        let token = token.trim();
+        // A JWT has three dot-separated parts; atoll's own tokens have none.
+        if let Some(o) = &self.oidc
+            && token.split('.').count() == 3
+        {
+            return o.principal(token).map_err(Problem::unauthorized);
+        }
         self.store
-            .authenticate(token.trim())
+            .authenticate(token)
             .await?
             .ok_or_else(|| Problem::unauthorized("unknown token"))
     }
