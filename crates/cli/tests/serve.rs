@@ -1033,3 +1033,35 @@ fn oidc_jwts_map_groups_to_teams() {
         assert_eq!(s, 401, "{what}: {p}");
     }
 }
+
+/// schemathesis (from PyPI) generates and fuzzes requests for every operation in
+/// /openapi.json, as an admin on a populated fleet: no 5xx.
+#[test]
+fn schemathesis_finds_no_server_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = format!("sqlite:{}", tmp.path().join("atoll.db").display());
+    let admin_t = token(&db, "alice", "platform", "admin");
+    let server = start(&db, &tmp.path().join("fleet"), tmp.path());
+    let admin = Api::new(&server, &admin_t);
+    let t = admin.task(admin.raw(
+        reqwest::Method::POST,
+        "/api/v1/apply",
+        "application/yaml",
+        example_stream(),
+    ));
+    assert_eq!(t["state"], "succeeded");
+    let out = Command::new("bash")
+        .arg(root().join("scripts/schemathesis.sh"))
+        .arg(&server.url)
+        .arg(&admin_t)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "schemathesis failed:\n{text}\n{}\nserver log:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        std::fs::read_to_string(&server.log).unwrap_or_default()
+    );
+    assert!(text.contains("passed"), "{text}");
+}
