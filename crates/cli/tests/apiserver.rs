@@ -19,19 +19,7 @@ fn install_atoll_crds(api: &ApiServer) {
         ),
         "apply atoll CRDs",
     );
-    succeeded(
-        &kubectl(
-            api,
-            &[
-                "wait",
-                "--for=condition=Established",
-                "crd",
-                "--all",
-                "--timeout=60s",
-            ],
-        ),
-        "CRDs established",
-    );
+    wait_established(api);
 }
 
 /// Applies `yaml`, expects the server to refuse it, and returns what it said.

@@ -36,19 +36,7 @@ fn setup() -> Env {
         ),
         "kubectl apply the operator manifests",
     );
-    succeeded(
-        &kubectl(
-            &api,
-            &[
-                "wait",
-                "--for=condition=Established",
-                "crd",
-                "--all",
-                "--timeout=60s",
-            ],
-        ),
-        "CRDs established",
-    );
+    wait_established(&api);
     let tmp = tempfile::tempdir().unwrap();
     Env {
         api,

@@ -560,8 +560,8 @@ fn scenario(db: &str) {
     }
 
     // Concurrent writers with read-modify-write and retry on 409: no update is lost.
-    let writers = 4;
-    let each = 3;
+    let writers = 8;
+    let each = 5;
     std::thread::scope(|s| {
         for w in 0..writers {
             let api = Api::new(&server, &retail_c);

@@ -134,6 +134,13 @@ fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, Problem> {
     })
 }
 
+fn yaml_problem(e: atoll_model::yaml::SyntaxError) -> Problem {
+    let mut p = Problem::bad_request(format!("malformed YAML: {}", e.message));
+    p.errors
+        .push(FieldError::in_body(e.line, e.col, e.message.clone()));
+    p
+}
+
 fn is_json(headers: &HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)
@@ -149,27 +156,12 @@ fn parse_object(headers: &HeaderMap, bytes: &[u8], what: &str) -> Result<Value, 
     let value: Value = if is_json(headers) {
         serde_json::from_str(text).map_err(|e| {
             let mut p = Problem::bad_request(format!("malformed JSON: {e}"));
-            p.errors.push(FieldError {
-                object: what.into(),
-                field: String::new(),
-                line: Some(e.line()),
-                column: Some(e.column()),
-                message: e.to_string(),
-            });
+            p.errors
+                .push(FieldError::in_body(e.line(), e.column(), e.to_string()));
             p
         })?
     } else {
-        let docs = atoll_model::yaml::parse_documents(text).map_err(|e| {
-            let mut p = Problem::bad_request(format!("malformed YAML: {}", e.message));
-            p.errors.push(FieldError {
-                object: what.into(),
-                field: String::new(),
-                line: Some(e.line),
-                column: Some(e.col),
-                message: e.message.clone(),
-            });
-            p
-        })?;
+        let docs = atoll_model::yaml::parse_documents(text).map_err(yaml_problem)?;
         if docs.len() != 1 {
             return Err(Problem::bad_request(format!(
                 "expected one object in the body, found {}",
@@ -226,16 +218,11 @@ fn check_object(value: &Value, text: Option<&str>, what: &str) -> Result<(), Pro
         format!("{what} is not a valid atoll declaration; nothing was stored"),
         diags
             .into_iter()
-            .map(|d| FieldError {
-                object: if d.object.is_empty() {
-                    what.into()
-                } else {
-                    d.object
-                },
-                field: d.path,
-                line: (!stripped && d.line > 0).then_some(d.line),
-                column: (!stripped && d.col > 0).then_some(d.col),
-                message: d.message,
+            .map(|mut d| {
+                if d.object.is_empty() {
+                    d.object = what.into();
+                }
+                FieldError::from_diagnostic(d, !stripped)
             })
             .collect(),
     ))
@@ -732,30 +719,15 @@ async fn change_request(
     let cs: ChangeSet = if is_json(headers) {
         serde_json::from_slice(&bytes).map_err(|e| {
             let mut pr = Problem::bad_request(format!("malformed change set: {e}"));
-            pr.errors.push(FieldError {
-                object: "request body".into(),
-                field: String::new(),
-                line: Some(e.line()),
-                column: Some(e.column()),
-                message: e.to_string(),
-            });
+            pr.errors
+                .push(FieldError::in_body(e.line(), e.column(), e.to_string()));
             pr
         })?
     } else {
         // A YAML stream of objects to create or update, as in a declarations folder.
         let text = std::str::from_utf8(&bytes)
             .map_err(|_| Problem::bad_request("the request body is not UTF-8"))?;
-        let docs = atoll_model::yaml::parse_documents(text).map_err(|e| {
-            let mut p = Problem::bad_request(format!("malformed YAML: {}", e.message));
-            p.errors.push(FieldError {
-                object: "request body".into(),
-                field: String::new(),
-                line: Some(e.line),
-                column: Some(e.col),
-                message: e.message.clone(),
-            });
-            p
-        })?;
+        let docs = atoll_model::yaml::parse_documents(text).map_err(yaml_problem)?;
         for d in &docs {
             if let Some(kind) = state.kind_by_name(d.value["kind"].as_str().unwrap_or("")) {
                 let ns = d.value["metadata"]["namespace"].as_str().unwrap_or("");
@@ -773,13 +745,7 @@ async fn change_request(
                 "the request body has invalid declarations; nothing was stored",
                 diags
                     .into_iter()
-                    .map(|d| FieldError {
-                        object: d.object,
-                        field: d.path,
-                        line: Some(d.line),
-                        column: Some(d.col),
-                        message: d.message,
-                    })
+                    .map(|d| FieldError::from_diagnostic(d, true))
                     .collect(),
             ));
         }
@@ -964,13 +930,7 @@ async fn tosca(
         Problem::invalid(
             "the blueprint cannot be converted; nothing was stored",
             ds.into_iter()
-                .map(|d| FieldError {
-                    object: d.object,
-                    field: d.path,
-                    line: Some(d.line),
-                    column: Some(d.col),
-                    message: d.message,
-                })
+                .map(|d| FieldError::from_diagnostic(d, true))
                 .collect(),
         )
     })?;
@@ -1191,32 +1151,61 @@ struct RangeQuery {
     until: Option<String>,
 }
 
-async fn timeline_application(
-    state: S,
-    headers: HeaderMap,
-    Path((team, name)): Path<(String, String)>,
-    Query(q): Query<RangeQuery>,
+/// A team's history (or an application's in it): only that team and admins may read it.
+async fn team_timeline(
+    state: &State,
+    headers: &HeaderMap,
+    team: String,
+    app: Option<String>,
+    q: RangeQuery,
 ) -> Result<Json<Value>, Problem> {
-    let p = state.principal(&headers).await?;
+    let p = state.principal(headers).await?;
     if p.role != Role::Admin && p.team != team {
         return Err(Problem::forbidden(format!(
             "{} may not read team `{team}`'s history",
             p.name
         )));
     }
-    events_for(
-        &state,
-        &p,
-        EventFilter {
+    let f = match app {
+        Some(name) => EventFilter {
             kind: Some("Application".into()),
             namespace: Some(team),
             name: Some(name),
+            ..Default::default()
+        },
+        None => EventFilter {
+            team: Some(team),
+            ..Default::default()
+        },
+    };
+    events_for(
+        state,
+        &p,
+        EventFilter {
             since: q.since,
             until: q.until,
-            ..Default::default()
+            ..f
         },
     )
     .await
+}
+
+async fn timeline_application(
+    state: S,
+    headers: HeaderMap,
+    Path((team, name)): Path<(String, String)>,
+    Query(q): Query<RangeQuery>,
+) -> Result<Json<Value>, Problem> {
+    team_timeline(&state, &headers, team, Some(name), q).await
+}
+
+async fn timeline_team(
+    state: S,
+    headers: HeaderMap,
+    Path(team): Path<String>,
+    Query(q): Query<RangeQuery>,
+) -> Result<Json<Value>, Problem> {
+    team_timeline(&state, &headers, team, None, q).await
 }
 
 async fn timeline_cluster(
@@ -1231,32 +1220,6 @@ async fn timeline_cluster(
         &p,
         EventFilter {
             cluster: Some(name),
-            since: q.since,
-            until: q.until,
-            ..Default::default()
-        },
-    )
-    .await
-}
-
-async fn timeline_team(
-    state: S,
-    headers: HeaderMap,
-    Path(team): Path<String>,
-    Query(q): Query<RangeQuery>,
-) -> Result<Json<Value>, Problem> {
-    let p = state.principal(&headers).await?;
-    if p.role != Role::Admin && p.team != team {
-        return Err(Problem::forbidden(format!(
-            "{} may not read team `{team}`'s history",
-            p.name
-        )));
-    }
-    events_for(
-        &state,
-        &p,
-        EventFilter {
-            team: Some(team),
             since: q.since,
             until: q.until,
             ..Default::default()

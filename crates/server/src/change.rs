@@ -97,16 +97,7 @@ pub fn model_of(objects: &[Stored]) -> Result<Model, Vec<FieldError>> {
     } else {
         diags
     };
-    Err(diags
-        .into_iter()
-        .map(|d| FieldError {
-            object: d.file,
-            field: d.path,
-            line: None,
-            column: None,
-            message: d.message,
-        })
-        .collect())
+    Err(diags.into_iter().map(FieldError::about_stored).collect())
 }
 
 fn open(state: &State) -> Result<FleetRepo, Problem> {
@@ -142,15 +133,7 @@ pub fn render(state: &State, model: &Model) -> Result<atoll_pipeline::Change, Pr
     let out = atoll_pipeline::render(model, &head, &upstreams).map_err(|d| {
         Problem::invalid(
             "the fleet does not render",
-            d.0.into_iter()
-                .map(|d| FieldError {
-                    object: d.file,
-                    field: d.path,
-                    line: None,
-                    column: None,
-                    message: d.message,
-                })
-                .collect(),
+            d.0.into_iter().map(FieldError::about_stored).collect(),
         )
     })?;
     let change = atoll_pipeline::change(&head, out, Some(&repo), false)

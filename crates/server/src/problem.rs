@@ -20,6 +20,41 @@ pub struct FieldError {
     pub message: String,
 }
 
+impl FieldError {
+    /// From a model diagnostic; `positioned`: its line and column are in the request body.
+    pub fn from_diagnostic(d: atoll_model::Diagnostic, positioned: bool) -> FieldError {
+        FieldError {
+            object: d.object,
+            field: d.path,
+            line: (positioned && d.line > 0).then_some(d.line),
+            column: (positioned && d.col > 0).then_some(d.col),
+            message: d.message,
+        }
+    }
+
+    /// From a diagnostic about a stored object, whose key is its `file`.
+    pub fn about_stored(d: atoll_model::Diagnostic) -> FieldError {
+        FieldError {
+            object: d.file,
+            field: d.path,
+            line: None,
+            column: None,
+            message: d.message,
+        }
+    }
+
+    /// A syntax error at a position in the request body.
+    pub fn in_body(line: usize, column: usize, message: String) -> FieldError {
+        FieldError {
+            object: "request body".into(),
+            field: String::new(),
+            line: Some(line),
+            column: Some(column),
+            message,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Problem {
     pub status: StatusCode,

@@ -146,6 +146,11 @@ pub fn install_upstream_crds(api: &atoll_testenv::ApiServer) {
             dir,
         );
     }
+    wait_established(api);
+}
+
+/// Waits until every CRD installed is served.
+pub fn wait_established(api: &atoll_testenv::ApiServer) {
     succeeded(
         &kubectl(
             api,
