@@ -108,42 +108,59 @@ pub fn upstream_requests(m: &Model) -> BTreeSet<UpstreamPackage> {
 
 /// Applications placed on each cluster: explicit lists, target policies of the app's team,
 /// and clusters its components are pinned to.
-pub fn place(m: &Model) -> BTreeMap<String, BTreeSet<(String, String)>> {
-    let mut out: BTreeMap<String, BTreeSet<(String, String)>> = BTreeMap::new();
-    for ((team, name), a) in &m.applications {
-        for c in &a.spec.clusters {
-            out.entry(c.clone())
-                .or_default()
-                .insert((team.clone(), name.clone()));
-        }
-        for comp in &a.spec.components {
-            if let Some(c) = &comp.cluster {
-                out.entry(c.clone())
-                    .or_default()
-                    .insert((team.clone(), name.clone()));
-            }
+pub fn place(m: &Model) -> BTreeMap<&str, Vec<&(String, String)>> {
+    // Applications by index (the map's order, so sorted indices are sorted keys): placing
+    // moves small integers around instead of cloning 50-odd name pairs per cluster.
+    let keys: Vec<&(String, String)> = m.applications.keys().collect();
+    let mut explicit: HashMap<&str, Vec<u32>> = HashMap::new();
+    for (i, a) in m.applications.values().enumerate() {
+        let named = a.spec.clusters.iter().chain(
+            a.spec
+                .components
+                .iter()
+                .filter_map(|comp| comp.cluster.as_ref()),
+        );
+        for c in named {
+            explicit.entry(c.as_str()).or_default().push(i as u32);
         }
     }
-    for ((team, _), p) in &m.policies {
-        let apps: Vec<&String> = m
-            .applications
-            .iter()
-            .filter(|((t, _), a)| t == team && p.spec.app_selector.matches(&a.labels))
-            .map(|((_, n), _)| n)
-            .collect();
-        if apps.is_empty() {
-            continue;
-        }
-        for (cname, c) in &m.clusters {
-            if p.spec.cluster_selector.matches(&c.labels) {
-                let set = out.entry(cname.clone()).or_default();
-                for a in &apps {
-                    set.insert((team.clone(), (*a).clone()));
+    let policies: Vec<(&atoll_model::LabelSelector, Vec<u32>)> = m
+        .policies
+        .iter()
+        .filter_map(|((team, _), p)| {
+            let apps: Vec<u32> = m
+                .applications
+                .iter()
+                .enumerate()
+                .filter(|(_, ((t, _), a))| t == team && p.spec.app_selector.matches(&a.labels))
+                .map(|(i, _)| i as u32)
+                .collect();
+            (!apps.is_empty()).then_some((&p.spec.cluster_selector, apps))
+        })
+        .collect();
+    let clusters: Vec<(&String, &Decl<atoll_model::ClusterSpec>)> = m.clusters.iter().collect();
+    clusters
+        .par_iter()
+        .filter_map(|(name, c)| {
+            let mut idx: Vec<u32> = explicit.get(name.as_str()).cloned().unwrap_or_default();
+            for (sel, apps) in &policies {
+                if sel.matches(&c.labels) {
+                    idx.extend_from_slice(apps);
                 }
             }
-        }
-    }
-    out
+            if idx.is_empty() {
+                return None;
+            }
+            idx.sort_unstable();
+            idx.dedup();
+            Some((
+                name.as_str(),
+                idx.into_iter().map(|i| keys[i as usize]).collect(),
+            ))
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .collect()
 }
 
 fn cidr_or_alloc(r: &Range, allocs: &Allocations, cluster: &str) -> String {
@@ -306,7 +323,6 @@ pub fn render(inputs: &Inputs) -> Result<Output, Diagnostics> {
                 .push(pv);
             acc
         });
-    let empty = BTreeSet::new();
     let shared = SharedDigests::new(m, inputs.upstreams);
     let memo = Memo::default();
     let per_cluster: Vec<(String, String, Option<InternedFiles>)> = clusters
@@ -314,7 +330,10 @@ pub fn render(inputs: &Inputs) -> Result<Output, Diagnostics> {
         .collect::<Vec<_>>()
         .par_iter()
         .map(|c| {
-            let apps = placements.get(&c.name).unwrap_or(&empty);
+            let apps = placements
+                .get(c.name.as_str())
+                .map(Vec::as_slice)
+                .unwrap_or(&[]);
             let pvs = pvs_by_cluster
                 .get(c.name.as_str())
                 .map(Vec::as_slice)
@@ -353,10 +372,10 @@ pub fn render(inputs: &Inputs) -> Result<Output, Diagnostics> {
     );
     let placements: BTreeMap<String, Vec<String>> = placements
         .into_iter()
-        .filter(|(c, _)| clusters.contains_key(c))
+        .filter(|(c, _)| clusters.contains_key(*c))
         .map(|(c, apps)| {
             (
-                c,
+                c.to_string(),
                 apps.into_iter().map(|(t, a)| format!("{t}/{a}")).collect(),
             )
         })
@@ -486,7 +505,7 @@ impl SharedDigests {
     fn cluster(
         &self,
         c: &ResolvedCluster,
-        apps: &BTreeSet<(String, String)>,
+        apps: &[&(String, String)],
         pvs: &[&Decl<PackageVariantSpec>],
         allocs: &Allocations,
     ) -> String {
@@ -547,7 +566,7 @@ type ClusterFiles = Result<Vec<(String, String)>, Vec<Diagnostic>>;
 fn render_cluster(
     m: &Model,
     c: &ResolvedCluster,
-    apps: &BTreeSet<(String, String)>,
+    apps: &[&(String, String)],
     pvs: &[&Decl<PackageVariantSpec>],
     allocs: &Allocations,
     upstreams: &BTreeMap<UpstreamPackage, Fetched>,
@@ -652,8 +671,8 @@ fn render_cluster(
 
     // Tenancy: each team with apps here.
     let mut team_ns: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
-    for (team, app) in apps {
-        let a = &m.applications[&(team.clone(), app.clone())];
+    for key @ (team, _) in apps.iter().copied() {
+        let a = &m.applications[key];
         team_ns.entry(team).or_default().insert(
             a.spec
                 .target_namespace
@@ -678,8 +697,8 @@ fn render_cluster(
     }
 
     // Applications.
-    for (team, app) in apps {
-        let a = &m.applications[&(team.clone(), app.clone())];
+    for key @ (team, app) in apps.iter().copied() {
+        let a = &m.applications[key];
         let ns = a
             .spec
             .target_namespace
