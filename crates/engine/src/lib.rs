@@ -456,6 +456,23 @@ fn digest_of(parts: &[&[u8]]) -> String {
     h.digest().to_string()
 }
 
+/// `digest_of`, fed one part at a time; a part may come in pieces.
+#[derive(Default)]
+struct PartHasher(sha1_smol::Sha1);
+
+impl PartHasher {
+    fn part(&mut self, pieces: &[&[u8]]) {
+        let len: usize = pieces.iter().map(|p| p.len()).sum();
+        self.0.update(&(len as u64).to_le_bytes());
+        for p in pieces {
+            self.0.update(p);
+        }
+    }
+    fn finish(self) -> String {
+        self.0.digest().to_string()
+    }
+}
+
 fn json_bytes(v: &impl serde::Serialize) -> Vec<u8> {
     serde_json::to_vec(v).expect("serializable")
 }
@@ -509,52 +526,39 @@ impl SharedDigests {
         pvs: &[&Decl<PackageVariantSpec>],
         allocs: &Allocations,
     ) -> String {
-        let resolved = json_bytes(c);
-        let pods = cidr_or_alloc(&c.pods.value, allocs, &c.name);
-        let services = cidr_or_alloc(&c.services.value, allocs, &c.name);
+        // Streamed into the hash part by part (the same bytes as `digest_of` over the parts):
+        // this runs for every cluster on every render, so it allocates as little as it can.
+        let mut d = PartHasher::default();
+        d.part(&[self.fleet.as_bytes()]);
+        d.part(&[&json_bytes(c)]);
+        d.part(&[cidr_or_alloc(&c.pods.value, allocs, &c.name).as_bytes()]);
+        d.part(&[cidr_or_alloc(&c.services.value, allocs, &c.name).as_bytes()]);
         let shared: Vec<&str> = c
             .addons
             .iter()
             .filter_map(|a| a.address_pool.as_ref())
             .filter_map(|p| allocs.get(p, &c.name))
             .collect();
-        let shared = shared.join(",");
-        let mut parts: Vec<Vec<u8>> = vec![
-            self.fleet.clone().into_bytes(),
-            resolved,
-            pods.into_bytes(),
-            services.into_bytes(),
-            shared.into_bytes(),
-        ];
+        d.part(&[shared.join(",").as_bytes()]);
         let mut teams = BTreeSet::new();
-        for (t, a) in apps {
+        for key @ (t, a) in apps.iter().copied() {
             teams.insert(t);
-            parts.push(format!("app {t}/{a}").into_bytes());
-            parts.push(self.app(t, a).into_bytes());
+            d.part(&[b"app ", t.as_bytes(), b"/", a.as_bytes()]);
+            d.part(&[self.apps.get(key).map(String::as_bytes).unwrap_or_default()]);
         }
         for t in teams {
-            parts.push(format!("team {t}").into_bytes());
-            parts.push(self.teams.get(t).cloned().unwrap_or_default().into_bytes());
+            d.part(&[b"team ", t.as_bytes()]);
+            d.part(&[self.teams.get(t).map(String::as_bytes).unwrap_or_default()]);
         }
         for pv in pvs {
-            parts.push(json_bytes(&pv.spec));
-            parts.push(
-                self.upstreams
-                    .get(&pv.spec.upstream)
-                    .cloned()
-                    .unwrap_or_default()
-                    .into_bytes(),
-            );
+            d.part(&[&json_bytes(&pv.spec)]);
+            d.part(&[self
+                .upstreams
+                .get(&pv.spec.upstream)
+                .map(String::as_bytes)
+                .unwrap_or_default()]);
         }
-        let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
-        digest_of(&refs)
-    }
-
-    fn app(&self, team: &str, app: &str) -> String {
-        self.apps
-            .get(&(team.to_string(), app.to_string()))
-            .cloned()
-            .unwrap_or_default()
+        d.finish()
     }
 }
 

@@ -123,6 +123,36 @@ pub struct Declarations {
     pub pools: Vec<Decl<IPPoolSpec>>,
 }
 
+impl Declarations {
+    /// Appends `other`'s declarations after this one's.
+    pub fn extend(&mut self, other: Declarations) {
+        let Declarations {
+            fleets,
+            profiles,
+            catalogs,
+            clusters,
+            logical_clusters,
+            teams,
+            applications,
+            policies,
+            workload_deployments,
+            package_variants,
+            pools,
+        } = other;
+        self.fleets.extend(fleets);
+        self.profiles.extend(profiles);
+        self.catalogs.extend(catalogs);
+        self.clusters.extend(clusters);
+        self.logical_clusters.extend(logical_clusters);
+        self.teams.extend(teams);
+        self.applications.extend(applications);
+        self.policies.extend(policies);
+        self.workload_deployments.extend(workload_deployments);
+        self.package_variants.extend(package_variants);
+        self.pools.extend(pools);
+    }
+}
+
 /// The kinds atoll reads, as `apiVersion`, `kind`.
 pub const KINDS: &[&str] = &[
     "Fleet",
@@ -194,21 +224,33 @@ pub fn load_paths_lenient(paths: &[PathBuf]) -> (Declarations, Vec<Diagnostic>) 
         Ok(f) => f,
         Err(d) => return (Declarations::default(), vec![d]),
     };
+    // Files are parsed in parallel, then merged in file order, so loading stays deterministic.
+    use rayon::prelude::*;
+    let loaded: Vec<(Declarations, Vec<Diagnostic>)> = files
+        .par_iter()
+        .map(|f| {
+            let mut decls = Declarations::default();
+            let mut diags = Vec::new();
+            let name = f.display().to_string();
+            match std::fs::read_to_string(f) {
+                Ok(text) => load_str(&name, &text, &mut decls, &mut diags),
+                Err(e) => diags.push(Diagnostic {
+                    file: name,
+                    line: 0,
+                    col: 0,
+                    object: String::new(),
+                    path: String::new(),
+                    message: format!("cannot read: {e}"),
+                }),
+            }
+            (decls, diags)
+        })
+        .collect();
     let mut decls = Declarations::default();
     let mut diags = Vec::new();
-    for f in files {
-        let name = f.display().to_string();
-        match std::fs::read_to_string(&f) {
-            Ok(text) => load_str(&name, &text, &mut decls, &mut diags),
-            Err(e) => diags.push(Diagnostic {
-                file: name,
-                line: 0,
-                col: 0,
-                object: String::new(),
-                path: String::new(),
-                message: format!("cannot read: {e}"),
-            }),
-        }
+    for (d, e) in loaded {
+        decls.extend(d);
+        diags.extend(e);
     }
     (decls, diags)
 }

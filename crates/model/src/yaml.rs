@@ -46,9 +46,23 @@ pub struct SyntaxError {
 
 /// Parses every document of a multi-document YAML string.
 pub fn parse_documents(text: &str) -> Result<Vec<Document>, SyntaxError> {
+    parse(text, false)
+}
+
+/// Parses every document without recording positions: for atoll's own files, read back
+/// whole, where no error will point into them.
+pub fn parse_values(text: &str) -> Result<Vec<Value>, SyntaxError> {
+    Ok(parse(text, true)?.into_iter().map(|d| d.value).collect())
+}
+
+fn parse(text: &str, untracked: bool) -> Result<Vec<Document>, SyntaxError> {
     let mut parser = Parser::new_from_str(text);
     let mut docs = Vec::new();
-    let mut builder = Builder::default();
+    let fresh = || Builder {
+        untracked,
+        ..Default::default()
+    };
+    let mut builder = fresh();
     let mut anchors: HashMap<usize, Value> = HashMap::new();
     while let Some(ev) = parser.next_event() {
         let (ev, span) = ev.map_err(|e| SyntaxError {
@@ -58,7 +72,7 @@ pub fn parse_documents(text: &str) -> Result<Vec<Document>, SyntaxError> {
         })?;
         match ev {
             Event::DocumentStart(_) => {
-                builder = Builder::default();
+                builder = fresh();
                 anchors.clear();
             }
             Event::DocumentEnd => {
@@ -116,6 +130,8 @@ struct Builder {
     root: Option<Value>,
     positions: HashMap<String, (usize, usize)>,
     first_line: usize,
+    /// Skip the path bookkeeping (no positions wanted).
+    untracked: bool,
 }
 
 struct Frame {
@@ -183,16 +199,24 @@ impl Builder {
     }
 
     fn open(&mut self, mut frame: Frame, span: Span) {
-        let path = self.next_path().unwrap_or_default();
-        self.mark(&path, span);
-        frame.path = path;
+        if self.untracked {
+            if self.stack.is_empty() && self.first_line == 0 {
+                self.first_line = span.start.line();
+            }
+        } else {
+            let path = self.next_path().unwrap_or_default();
+            self.mark(&path, span);
+            frame.path = path;
+        }
         self.stack.push(frame);
     }
 
     fn push_value(&mut self, value: Value, span: Option<Span>) -> Result<(), SyntaxError> {
-        let path = self.next_path();
-        if let (Some(p), Some(span)) = (&path, span) {
-            self.mark(p, span);
+        if !self.untracked {
+            let path = self.next_path();
+            if let (Some(p), Some(span)) = (&path, span) {
+                self.mark(p, span);
+            }
         }
         match self.stack.last_mut() {
             None => self.root = Some(value),
@@ -455,6 +479,20 @@ mod tests {
         assert_eq!(docs[1].value["v"], 1.5);
         assert_eq!(docs[1].value["q"], "7");
         assert_eq!(docs[1].positions.find("q.missing.deeper"), Some((10, 1)));
+    }
+
+    #[test]
+    fn untracked_parse_gives_the_same_values() {
+        let text =
+            "a: 1\nb:\n  - x: \"2\"\n    y: on\n  - &z z\n  - *z\n---\n---\nkind: K\nv: 1.5\n";
+        let tracked: Vec<Value> = parse_documents(text)
+            .unwrap()
+            .into_iter()
+            .map(|d| d.value)
+            .collect();
+        assert_eq!(parse_values(text).unwrap(), tracked);
+        assert_eq!(tracked.len(), 2);
+        assert!(parse_values("a: 1\na: 2\n").is_err());
     }
 
     #[test]

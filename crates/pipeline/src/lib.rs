@@ -82,10 +82,10 @@ impl HeadState {
 
 fn parse_allocations(bytes: &[u8]) -> Result<Allocations, String> {
     let text = std::str::from_utf8(bytes).map_err(|e| e.to_string())?;
-    let docs = atoll_model::yaml::parse_documents(text)
+    let docs = atoll_model::yaml::parse_values(text)
         .map_err(|e| format!("line {}: {}", e.line, e.message))?;
     match docs.into_iter().next() {
-        Some(d) => serde_json::from_value(d.value).map_err(|e| e.to_string()),
+        Some(v) => serde_json::from_value(v).map_err(|e| e.to_string()),
         None => Ok(Allocations::default()),
     }
 }
