@@ -181,35 +181,17 @@ fn check_object(value: &Value, text: Option<&str>, what: &str) -> Result<(), Pro
             "expected an object with apiVersion, kind, metadata and spec",
         ));
     }
-    let owned;
+    // Server-set metadata is not part of a declaration: read without it. Lines are reported
+    // only when what is read is the caller's own text.
+    let mut v = value.clone();
+    strip_server_metadata(&mut v);
+    let positioned = text.is_some() && v == *value;
     let text = match text {
-        Some(t) => t,
-        None => {
-            owned = serde_json::to_string_pretty(value).expect("json");
-            &owned
-        }
+        Some(t) if positioned => t.to_string(),
+        _ => serde_json::to_string_pretty(&v).expect("json"),
     };
     let mut decls = atoll_model::Declarations::default();
     let mut diags = Vec::new();
-    // Status and server-set metadata are not part of a declaration: read without them.
-    let mut v = value.clone();
-    if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
-        for k in [
-            "uid",
-            "resourceVersion",
-            "generation",
-            "creationTimestamp",
-            "managedFields",
-        ] {
-            m.remove(k);
-        }
-    }
-    let stripped = v != *value;
-    let text = if stripped {
-        serde_json::to_string_pretty(&v).expect("json")
-    } else {
-        text.to_string()
-    };
     atoll_model::load_str(what, &text, &mut decls, &mut diags);
     if diags.is_empty() {
         return Ok(());
@@ -222,14 +204,13 @@ fn check_object(value: &Value, text: Option<&str>, what: &str) -> Result<(), Pro
                 if d.object.is_empty() {
                     d.object = what.into();
                 }
-                FieldError::from_diagnostic(d, !stripped)
+                FieldError::from_diagnostic(d, positioned)
             })
             .collect(),
     ))
 }
 
-/// What a client may write: no server-set fields.
-fn writable(mut v: Value) -> Value {
+fn strip_server_metadata(v: &mut Value) {
     if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
         for k in [
             "uid",
@@ -241,6 +222,11 @@ fn writable(mut v: Value) -> Value {
             m.remove(k);
         }
     }
+}
+
+/// What a client may write: no server-set fields.
+fn writable(mut v: Value) -> Value {
+    strip_server_metadata(&mut v);
     if let Some(o) = v.as_object_mut() {
         o.remove("status");
     }
