@@ -493,15 +493,20 @@ async fn next_version(c: &mut sqlx::AnyConnection) -> Result<i64, StoreError> {
     .await?)
 }
 
+/// An object's kind, namespace ("" when cluster-scoped) and name.
+pub fn identity(body: &Value) -> (String, String, String) {
+    let s = |v: &Value| v.as_str().unwrap_or("").to_string();
+    (
+        s(&body["kind"]),
+        s(&body["metadata"]["namespace"]),
+        s(&body["metadata"]["name"]),
+    )
+}
+
 /// Creates `body` (apiVersion, kind, metadata.name/namespace/labels, spec); fills in uid,
 /// resourceVersion, generation 1 and creationTimestamp.
 pub async fn create(c: &mut sqlx::AnyConnection, mut body: Value) -> Result<Stored, StoreError> {
-    let kind = body["kind"].as_str().unwrap_or("").to_string();
-    let namespace = body["metadata"]["namespace"]
-        .as_str()
-        .unwrap_or("")
-        .to_string();
-    let name = body["metadata"]["name"].as_str().unwrap_or("").to_string();
+    let (kind, namespace, name) = identity(&body);
     if get(c, &kind, &namespace, &name).await?.is_some() {
         return Err(StoreError::AlreadyExists {
             kind,
@@ -547,12 +552,7 @@ pub async fn update(
     body: Value,
     expected: Option<i64>,
 ) -> Result<(Stored, Stored), StoreError> {
-    let kind = body["kind"].as_str().unwrap_or("").to_string();
-    let namespace = body["metadata"]["namespace"]
-        .as_str()
-        .unwrap_or("")
-        .to_string();
-    let name = body["metadata"]["name"].as_str().unwrap_or("").to_string();
+    let (kind, namespace, name) = identity(&body);
     let Some(old) = get(c, &kind, &namespace, &name).await? else {
         return Err(StoreError::NotFound {
             kind,

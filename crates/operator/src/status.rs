@@ -246,27 +246,22 @@ impl Report<'_> {
             .await?;
         let clusters = self.clusters(o);
         let mut v = self.verdict(o, &clusters);
-        let mut status = self.status(o, &v, clusters);
-        if !v.stalled {
-            let phase = self
-                .outcome
-                .apply_errors
-                .get(&o.name)
-                .map(|_| None)
-                .unwrap_or_else(|| {
-                    self.snap
-                        .capi_phases
-                        .get(&(self.management_namespace.to_string(), o.name.clone()))
-                        .cloned()
-                        .flatten()
-                });
+        // Not stalled means its objects were applied (an apply error stalls the owner).
+        let phase = if v.stalled {
+            None
+        } else {
             v.message = format!(
                 "{}; Cluster API objects applied to {}",
                 v.message, self.management_namespace
             );
-            status = self.status(o, &v, status.clusters);
-            status.phase = phase;
-        }
+            self.snap
+                .capi_phases
+                .get(&(self.management_namespace.to_string(), o.name.clone()))
+                .cloned()
+                .flatten()
+        };
+        let mut status = self.status(o, &v, clusters);
+        status.phase = phase;
         self.write(o, status).await?;
         Ok(None)
     }

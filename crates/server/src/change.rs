@@ -193,10 +193,8 @@ pub async fn execute(
                 ("update", Some(old), Some(new))
             }
             Op::Upsert(body) => {
-                let kind = body["kind"].as_str().unwrap_or("");
-                let ns = body["metadata"]["namespace"].as_str().unwrap_or("");
-                let name = body["metadata"]["name"].as_str().unwrap_or("");
-                if inv::get(&mut tx, kind, ns, name).await?.is_some() {
+                let (kind, ns, name) = inv::identity(body);
+                if inv::get(&mut tx, &kind, &ns, &name).await?.is_some() {
                     let (old, new) = inv::update(&mut tx, body.clone(), None).await?;
                     ("update", Some(old), Some(new))
                 } else {
@@ -260,12 +258,7 @@ pub async fn execute(
     let mut events = Vec::new();
     for (action, before, after) in &written {
         let obj = after.as_ref().or(before.as_ref()).expect("object");
-        let kind = obj["kind"].as_str().unwrap_or("").to_string();
-        let namespace = obj["metadata"]["namespace"]
-            .as_str()
-            .unwrap_or("")
-            .to_string();
-        let name = obj["metadata"]["name"].as_str().unwrap_or("").to_string();
+        let (kind, namespace, name) = inv::identity(obj);
         let e = Event {
             id: 0,
             change_id: change_id.clone(),
