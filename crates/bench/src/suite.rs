@@ -37,6 +37,8 @@ pub struct Report {
     pub no_change: Cost,
     pub no_change_committed: bool,
     pub one_cluster_plan: Cost,
+    /// The same plan with `--no-cache`: what a first run, or a fresh clone, pays.
+    pub one_cluster_plan_cold: Cost,
     pub one_cluster_render: Cost,
     pub add_site_plan: Cost,
     pub add_site_render: Cost,
@@ -60,6 +62,7 @@ pub const STEPS: &[&str] = &[
     "full render + commit",
     "re-render, no change",
     "one cluster's labels: plan",
+    "one cluster's labels: plan, no cache",
     "one cluster's labels: render + commit",
     "add a site + app version: plan",
     "add a site + app version: render + commit",
@@ -134,16 +137,18 @@ pub fn run_one(
     })?;
     r.one_cluster_plan = atoll(&["plan", d, "--repo", rp])?.cost;
     step(4, STEPS[4]);
+    r.one_cluster_plan_cold = atoll(&["plan", d, "--repo", rp, "--no-cache"])?.cost;
+    step(5, STEPS[5]);
     r.one_cluster_render = atoll(&["render", d, "--repo", rp, "-m", "relabel one site"])?.cost;
 
-    step(5, STEPS[5]);
+    step(6, STEPS[6]);
     add_site(&decl, n)?;
     bump_app(&decl)?;
     r.add_site_plan = atoll(&["plan", d, "--repo", rp])?.cost;
-    step(6, STEPS[6]);
+    step(7, STEPS[7]);
     r.add_site_render = atoll(&["render", d, "--repo", rp, "-m", "new site, app-00-0 2.0.0"])?.cost;
 
-    step(7, STEPS[7]);
+    step(8, STEPS[8]);
     if let Some(kubectl) = &s.kubectl {
         r.kustomize = Some(kustomize(
             kubectl,
@@ -340,6 +345,9 @@ pub fn markdown(machine: &str, reports: &[Report]) -> String {
         )
     });
     row("one cluster's labels: plan", &|r| cost(&r.one_cluster_plan));
+    row("one cluster's labels: plan, no cache", &|r| {
+        cost(&r.one_cluster_plan_cold)
+    });
     row("one cluster's labels: render + commit", &|r| {
         cost(&r.one_cluster_render)
     });

@@ -3,6 +3,7 @@
 use anyhow::{Context, Result};
 use atoll_gitops::{ChangeKind, ClusterPlan, FleetRepo};
 use atoll_model::Model;
+use atoll_pipeline::cache::Cache;
 use atoll_pipeline::{Change, HeadState};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::{IsTerminal, Write};
@@ -45,6 +46,9 @@ enum Command {
         /// Show the text diff of each changed file.
         #[arg(long)]
         diff: bool,
+        /// Neither read nor write the cache in the repository's Git directory.
+        #[arg(long)]
+        no_cache: bool,
     },
     /// Render the fleet and commit it to the repository (created if missing).
     Render {
@@ -59,9 +63,13 @@ enum Command {
         /// fleets, and what a Git server holds).
         #[arg(long)]
         bare: bool,
-        /// Render every cluster, even those whose inputs did not change since the last render.
+        /// Render every cluster, even those whose inputs did not change since the last render
+        /// (nothing is taken from the cache).
         #[arg(long)]
         full: bool,
+        /// Neither read nor write the cache in the repository's Git directory.
+        #[arg(long)]
+        no_cache: bool,
     },
     /// Generate benchmark fleets and measure atoll on them.
     #[command(subcommand)]
@@ -158,22 +166,23 @@ fn run(cli: Cli) -> Result<ExitCode> {
             repo,
             output,
             diff,
+            no_cache,
         } => {
             let fleet = FleetRepo::open_if_exists(&repo)?;
-            let change = match compute_change(
+            let (change, _) = match compute_change(
                 &paths,
                 fleet.as_ref(),
                 diff || output == Format::Json,
-                false,
+                Reuse::of(false, no_cache),
             )? {
                 Ok(c) => c,
                 Err(code) => return Ok(code),
             };
-            let plans = change.plans;
             match output {
-                Format::Json => println!("{}", serde_json::to_string_pretty(&plans)?),
-                Format::Text => print_plan(&plans, diff),
+                Format::Json => println!("{}", serde_json::to_string_pretty(&change.plans)?),
+                Format::Text => print_plan(&change.plans, diff),
             }
+            std::mem::forget(change);
             Ok(ExitCode::SUCCESS)
         }
         Command::Render {
@@ -182,6 +191,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             message,
             bare,
             full,
+            no_cache,
         } => {
             let fleet = if bare {
                 FleetRepo::open_or_init_bare(&repo)
@@ -189,15 +199,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 FleetRepo::open_or_init(&repo)
             }
             .with_context(|| format!("opening {}", repo.display()))?;
-            let change = match compute_change(&paths, Some(&fleet), false, full)? {
-                Ok(c) => c,
-                Err(code) => return Ok(code),
-            };
+            let (change, cache) =
+                match compute_change(&paths, Some(&fleet), false, Reuse::of(full, no_cache))? {
+                    Ok(c) => c,
+                    Err(code) => return Ok(code),
+                };
             let spinner = progress("committing");
             let msg = atoll_gitops::commit_message(&change.plans, message.as_deref());
             let commit = fleet.commit_edit(&change.edit, &msg)?.map(|(_, c)| c);
             spinner.finish_and_clear();
             timing("commit");
+            if let (Some(cache), Some(id)) = (&cache, &commit) {
+                cache.save_head(&id.to_string(), &change.after);
+            }
+            std::mem::forget(change);
             match commit {
                 Some(id) => {
                     println!("{}", msg.lines().next().unwrap_or(""));
@@ -258,8 +273,22 @@ fn render_in_memory(
     paths: &[PathBuf],
     head: &HeadState,
 ) -> Result<(Model, atoll_engine::Output), ExitCode> {
+    render_with(paths, head, None)
+}
+
+/// [`render_in_memory`], taking unchanged files and clusters from `cache` and keeping what it
+/// computed there.
+fn render_with(
+    paths: &[PathBuf],
+    head: &HeadState,
+    cache: Option<&Cache>,
+) -> Result<(Model, atoll_engine::Output), ExitCode> {
     let pb = progress("loading declarations");
-    let model = atoll_model::load_model(paths).map_err(|d| {
+    let (model, memo) = match cache {
+        Some(c) => c.load_model(paths),
+        None => (atoll_model::load_model(paths), None),
+    };
+    let model = model.map_err(|d| {
         pb.finish_and_clear();
         report(&d)
     })?;
@@ -273,12 +302,40 @@ fn render_in_memory(
             ExitCode::from(1)
         })?;
     pb.set_message(format!("rendering {} clusters", model.clusters.len()));
-    let out = atoll_pipeline::render(&model, head, &upstreams);
+    let out = atoll_pipeline::render(&model, head, &upstreams, memo.as_ref());
     pb.finish_and_clear();
     timing("render");
     match out {
-        Ok(o) => Ok((model, o)),
+        Ok(o) => {
+            if let Some(c) = cache
+                && memo.as_ref() != Some(&o.memo)
+            {
+                c.save_memo(&o.memo);
+            }
+            Ok((model, o))
+        }
         Err(d) => Err(report(&d)),
+    }
+}
+
+/// How much of the cache a run uses.
+#[derive(Clone, Copy, PartialEq)]
+enum Reuse {
+    /// Read and write it.
+    All,
+    /// Write what this run computed, read nothing (`--full`).
+    WriteOnly,
+    /// Leave it alone (`--no-cache`).
+    Nothing,
+}
+
+impl Reuse {
+    fn of(full: bool, no_cache: bool) -> Reuse {
+        match (full, no_cache) {
+            (_, true) => Reuse::Nothing,
+            (true, false) => Reuse::WriteOnly,
+            (false, false) => Reuse::All,
+        }
     }
 }
 
@@ -288,23 +345,59 @@ fn compute_change(
     paths: &[PathBuf],
     fleet: Option<&FleetRepo>,
     with_diff: bool,
-    full: bool,
-) -> Result<Result<Change, ExitCode>> {
-    let head = match HeadState::read(fleet, full) {
-        Ok(h) => h,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Ok(Err(ExitCode::from(1)));
-        }
+    reuse: Reuse,
+) -> Result<Result<(Change, Option<Cache>), ExitCode>> {
+    let full = reuse == Reuse::WriteOnly;
+    let cache = fleet
+        .filter(|_| reuse != Reuse::Nothing)
+        .map(|f| Cache::open(f.git_dir()));
+    let commit = match fleet {
+        Some(f) => f.head()?.map(|(c, _)| c.to_string()),
+        None => None,
+    };
+    let cached = match (&cache, &commit) {
+        (Some(c), Some(id)) if !full => c.head(id),
+        _ => None,
+    };
+    let head = match cached {
+        Some(h) => h,
+        None => match HeadState::read(fleet, full) {
+            Ok(h) => {
+                if let (Some(c), Some(id), false) = (&cache, &commit, full) {
+                    c.save_head(id, &h);
+                }
+                h
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Ok(Err(ExitCode::from(1)));
+            }
+        },
     };
     timing("read HEAD state");
-    let out = match render_in_memory(paths, &head) {
-        Ok((_, out)) => out,
+    let rendered = if full {
+        // Nothing is read from the cache, but the memo is kept for the next run.
+        render_with(paths, &head, None).inspect(|(_, out)| {
+            if let Some(c) = &cache {
+                c.save_memo(&out.memo);
+            }
+        })
+    } else {
+        render_with(paths, &head, cache.as_ref())
+    };
+    let out = match rendered {
+        Ok((model, out)) => {
+            // The process ends soon: freeing a 10,000-cluster model one allocation at a time
+            // would cost more than the change itself.
+            std::mem::forget(model);
+            out
+        }
         Err(code) => return Ok(Err(code)),
     };
     let change = atoll_pipeline::change(&head, out, fleet, with_diff)?;
+    std::mem::forget(head);
     timing("plan");
-    Ok(Ok(change))
+    Ok(Ok((change, cache)))
 }
 
 /// With `ATOLL_TIMINGS` set, prints how long each phase took (to stderr), to say where the

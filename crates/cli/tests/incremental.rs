@@ -1,6 +1,8 @@
-//! Incremental rendering is only an optimisation: after every kind of change, rendering onto
-//! the previous commit (which skips clusters whose inputs did not change) must give exactly the
-//! tree a `--full` render from the same previous commit gives.
+//! Incremental rendering and the cache are only optimisations: after every kind of change,
+//! rendering onto the previous commit (which skips clusters whose inputs did not change, and
+//! takes unchanged files and clusters from the cache in the Git directory) must give exactly
+//! the tree a `--full` render from the same previous commit gives, and a plan must not depend
+//! on the cache.
 
 mod common;
 use atoll_bench::{generator, suite};
@@ -30,6 +32,8 @@ fn incremental_render_equals_full_render_after_every_kind_of_change() {
     let repo = tmp.path().join("incremental");
     let r = repo.to_str().unwrap();
     ok(&atoll(&["render", d, "--repo", r]));
+    let cache = repo.join(".git/atoll-cache");
+    assert!(cache.is_dir(), "no cache written in {}", cache.display());
 
     type Change = Box<dyn Fn(&Path)>;
     let changes: Vec<(&str, Change)> = vec![
@@ -79,6 +83,18 @@ fn incremental_render_equals_full_render_after_every_kind_of_change() {
         let full = tmp.path().join(format!("full-{i}"));
         git(tmp.path(), &["clone", "-q", r, full.to_str().unwrap()]);
         change(&decl);
+        // Planning first leaves its results in the cache for the render to take.
+        let cached = ok(&atoll(&["plan", d, "--repo", r, "-o", "json"]));
+        let uncached = ok(&atoll(&[
+            "plan",
+            d,
+            "--repo",
+            r,
+            "-o",
+            "json",
+            "--no-cache",
+        ]));
+        assert_eq!(cached, uncached, "{what}: the cache changed the plan");
         ok(&atoll(&["render", d, "--repo", r, "-m", what]));
         assert_ne!(head(&repo), before, "{what}: no commit");
         ok(&atoll(&[
@@ -102,5 +118,32 @@ fn incremental_render_equals_full_render_after_every_kind_of_change() {
         let out = ok(&atoll(&["render", d, "--repo", r]));
         assert!(out.contains("no changes"), "{what}: {out}");
     }
+
+    // A cache that cannot be read is only slower: every entry garbled, then one more change.
+    let mut garbled = 0;
+    let mut stack = vec![cache.clone()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap().flatten() {
+            if e.path().is_dir() {
+                stack.push(e.path());
+            } else {
+                std::fs::write(e.path(), b"{garbage").unwrap();
+                garbled += 1;
+            }
+        }
+    }
+    assert!(garbled >= 3, "memo, HEAD state and parsed files: {garbled}");
+    let full = tmp.path().join("full-garbled");
+    git(tmp.path(), &["clone", "-q", r, full.to_str().unwrap()]);
+    suite::edit_cluster(&decl, "eu-west", |l| l["format"] = "super".into()).unwrap();
+    ok(&atoll(&["render", d, "--repo", r]));
+    ok(&atoll(&[
+        "render",
+        d,
+        "--repo",
+        full.to_str().unwrap(),
+        "--full",
+    ]));
+    assert_eq!(tree(&repo), tree(&full), "after a garbled cache");
     git(&repo, &["fsck", "--strict"]);
 }

@@ -10,6 +10,7 @@
 pub mod capi;
 pub mod delivery;
 pub mod ipam;
+pub mod memo;
 pub mod packages;
 pub mod resolve;
 
@@ -17,6 +18,7 @@ use atoll_model::load::Diagnostic;
 use atoll_model::yaml::{to_yaml, to_yaml_stream};
 use atoll_model::*;
 use ipam::{Allocations, PoolDef};
+use memo::{ClusterMemo, RenderMemo};
 use packages::{Fetched, Injection};
 use rayon::prelude::*;
 use resolve::{Range, ResolvedCluster};
@@ -34,6 +36,8 @@ pub struct Inputs<'a> {
     /// Input digests committed by the previous render (from [`INPUTS_FILE`]): a cluster whose
     /// digest is unchanged is not rendered again. Empty renders every cluster.
     pub previous_inputs: &'a BTreeMap<String, String>,
+    /// What the previous render remembered ([`Output::memo`]); `None` computes everything.
+    pub memo: Option<&'a RenderMemo>,
 }
 
 /// The rendered repository.
@@ -49,8 +53,16 @@ pub struct Output {
     pub rendered: BTreeSet<String>,
     pub allocations: Allocations,
     /// Cluster → `team/app` placed on it.
-    pub placements: BTreeMap<String, Vec<String>>,
+    pub placements: Placements,
+    /// Cluster → digest of everything its files are made from (what [`INPUTS_FILE`] holds).
+    pub inputs: BTreeMap<String, String>,
+    /// What the next render may reuse.
+    pub memo: RenderMemo,
 }
+
+/// Cluster → `team/app` placed on it; each name is one shared allocation, as a cluster
+/// receives ~50 of the same few hundred applications.
+pub type Placements = BTreeMap<String, Vec<Arc<str>>>;
 
 /// Where atoll keeps its own state in the repository.
 pub const ALLOCATIONS_FILE: &str = "state/allocations.yaml";
@@ -59,7 +71,7 @@ pub const ALLOCATIONS_FILE: &str = "state/allocations.yaml";
 pub const INPUTS_FILE: &str = "state/inputs.tsv";
 
 /// Bumped whenever rendering changes, so that every cluster is rendered again.
-const RENDER_EPOCH: &str = "atoll-render-2";
+const RENDER_EPOCH: &str = "atoll-render-3";
 
 /// Parses [`INPUTS_FILE`]; anything unreadable just means "render again".
 pub fn parse_inputs(text: &str) -> BTreeMap<String, String> {
@@ -106,61 +118,58 @@ pub fn upstream_requests(m: &Model) -> BTreeSet<UpstreamPackage> {
     out
 }
 
-/// Applications placed on each cluster: explicit lists, target policies of the app's team,
-/// and clusters its components are pinned to.
-pub fn place(m: &Model) -> BTreeMap<&str, Vec<&(String, String)>> {
-    // Applications by index (the map's order, so sorted indices are sorted keys): placing
-    // moves small integers around instead of cloning 50-odd name pairs per cluster.
-    let keys: Vec<&(String, String)> = m.applications.keys().collect();
-    let mut explicit: HashMap<&str, Vec<u32>> = HashMap::new();
-    for (i, a) in m.applications.values().enumerate() {
-        let named = a.spec.clusters.iter().chain(
-            a.spec
-                .components
-                .iter()
-                .filter_map(|comp| comp.cluster.as_ref()),
-        );
-        for c in named {
-            explicit.entry(c.as_str()).or_default().push(i as u32);
+/// Places applications on clusters: explicit lists, target policies of the app's team, and
+/// clusters its components are pinned to. Applications are named by index in the model's
+/// order, so that placing moves small integers instead of cloning 50-odd name pairs per
+/// cluster.
+pub struct Placer<'m> {
+    explicit: HashMap<&'m str, Vec<u32>>,
+    policies: Vec<(&'m atoll_model::LabelSelector, Vec<u32>)>,
+}
+
+impl<'m> Placer<'m> {
+    pub fn new(m: &'m Model) -> Placer<'m> {
+        let mut explicit: HashMap<&str, Vec<u32>> = HashMap::new();
+        for (i, a) in m.applications.values().enumerate() {
+            let named = a.spec.clusters.iter().chain(
+                a.spec
+                    .components
+                    .iter()
+                    .filter_map(|comp| comp.cluster.as_ref()),
+            );
+            for c in named {
+                explicit.entry(c.as_str()).or_default().push(i as u32);
+            }
         }
+        let policies = m
+            .policies
+            .iter()
+            .filter_map(|((team, _), p)| {
+                let apps: Vec<u32> = m
+                    .applications
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, ((t, _), a))| t == team && p.spec.app_selector.matches(&a.labels))
+                    .map(|(i, _)| i as u32)
+                    .collect();
+                (!apps.is_empty()).then_some((&p.spec.cluster_selector, apps))
+            })
+            .collect();
+        Placer { explicit, policies }
     }
-    let policies: Vec<(&atoll_model::LabelSelector, Vec<u32>)> = m
-        .policies
-        .iter()
-        .filter_map(|((team, _), p)| {
-            let apps: Vec<u32> = m
-                .applications
-                .iter()
-                .enumerate()
-                .filter(|(_, ((t, _), a))| t == team && p.spec.app_selector.matches(&a.labels))
-                .map(|(i, _)| i as u32)
-                .collect();
-            (!apps.is_empty()).then_some((&p.spec.cluster_selector, apps))
-        })
-        .collect();
-    let clusters: Vec<(&String, &Decl<atoll_model::ClusterSpec>)> = m.clusters.iter().collect();
-    clusters
-        .par_iter()
-        .filter_map(|(name, c)| {
-            let mut idx: Vec<u32> = explicit.get(name.as_str()).cloned().unwrap_or_default();
-            for (sel, apps) in &policies {
-                if sel.matches(&c.labels) {
-                    idx.extend_from_slice(apps);
-                }
+
+    /// Indices (sorted) of the applications placed on the cluster `name` with `labels`.
+    pub fn apps(&self, name: &str, labels: &BTreeMap<String, String>) -> Vec<u32> {
+        let mut idx: Vec<u32> = self.explicit.get(name).cloned().unwrap_or_default();
+        for (sel, apps) in &self.policies {
+            if sel.matches(labels) {
+                idx.extend_from_slice(apps);
             }
-            if idx.is_empty() {
-                return None;
-            }
-            idx.sort_unstable();
-            idx.dedup();
-            Some((
-                name.as_str(),
-                idx.into_iter().map(|i| keys[i as usize]).collect(),
-            ))
-        })
-        .collect::<Vec<_>>()
-        .into_iter()
-        .collect()
+        }
+        idx.sort_unstable();
+        idx.dedup();
+        idx
+    }
 }
 
 fn cidr_or_alloc(r: &Range, allocs: &Allocations, cluster: &str) -> String {
@@ -175,45 +184,92 @@ pub fn render(inputs: &Inputs) -> Result<Output, Diagnostics> {
     let m = inputs.model;
     let mut diags: Vec<Diagnostic> = Vec::new();
 
-    // 1. Resolve.
-    let resolved: Vec<Result<ResolvedCluster, Vec<Diagnostic>>> = m
+    let shared = SharedDigests::new(m, inputs.upstreams);
+    let fleet_key = memo::fleet_key(m, &shared);
+    let recall = inputs.memo.filter(|p| p.fleet == fleet_key);
+    let app_keys: Vec<&(String, String)> = m.applications.keys().collect();
+    let pvs_by_cluster: BTreeMap<&str, Vec<&Decl<PackageVariantSpec>>> = m
+        .package_variants
+        .values()
+        .fold(BTreeMap::new(), |mut acc, pv| {
+            acc.entry(pv.spec.downstream.cluster.as_str())
+                .or_default()
+                .push(pv);
+            acc
+        });
+    let pvs_of = |name: &str| pvs_by_cluster.get(name).map(Vec::as_slice).unwrap_or(&[]);
+
+    // 1. Resolve and place each cluster, or recall both from the memo when neither its
+    //    declaration nor anything fleet-wide changed.
+    let placer = Placer::new(m);
+    let prepared: Vec<Result<Prepared, Vec<Diagnostic>>> = m
         .clusters
         .values()
         .collect::<Vec<_>>()
         .par_iter()
-        .map(|c| resolve::resolve(m, c))
-        .collect();
-    let mut clusters: BTreeMap<String, ResolvedCluster> = BTreeMap::new();
-    for r in resolved {
-        match r {
-            Ok(c) => {
-                clusters.insert(c.name.clone(), c);
+        .map(|decl| {
+            let key = memo::cluster_key(&fleet_key, decl);
+            if let Some(p) = recall
+                && let Some(e) = p.recall(&decl.name, &key)
+            {
+                return Ok(Prepared {
+                    name: &decl.name,
+                    apps: p.app_sets[e.apps as usize].clone(),
+                    memo: e.clone(),
+                    resolved: None,
+                });
             }
+            let c = resolve::resolve(m, decl)?;
+            let apps = placer.apps(&decl.name, &decl.labels);
+            let refs: Vec<&(String, String)> = apps.iter().map(|&i| app_keys[i as usize]).collect();
+            let memo = ClusterMemo {
+                key,
+                inputs: shared.cluster(&c, &refs, pvs_of(&c.name)),
+                apps: 0,
+                pods: c.pods.value.clone(),
+                services: c.services.value.clone(),
+                address_pools: c
+                    .addons
+                    .iter()
+                    .filter_map(|a| a.address_pool.clone())
+                    .collect(),
+                metallb_pool: c
+                    .addons
+                    .iter()
+                    .find(|a| a.addon == Addon::MetalLb)
+                    .and_then(|a| a.address_pool.clone()),
+            };
+            Ok(Prepared {
+                name: &decl.name,
+                apps,
+                memo,
+                resolved: Some(c),
+            })
+        })
+        .collect();
+    let mut clusters: Vec<Prepared> = Vec::with_capacity(prepared.len());
+    for r in prepared {
+        match r {
+            Ok(c) => clusters.push(c),
             Err(e) => diags.extend(e),
         }
     }
 
-    // 2. Place.
-    let placements = place(m);
-
     // 3. Allocate.
     let mut requests: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for c in clusters.values() {
-        for r in [&c.pods.value, &c.services.value] {
-            if let Range::Pool(p) = r {
-                requests
-                    .entry(p.clone())
-                    .or_default()
-                    .insert(c.name.clone());
-            }
-        }
-        for a in &c.addons {
-            if let (Addon::MetalLb, Some(p)) = (a.addon, &a.address_pool) {
-                requests
-                    .entry(p.clone())
-                    .or_default()
-                    .insert(c.name.clone());
-            }
+    for c in &clusters {
+        let pools = [&c.memo.pods, &c.memo.services]
+            .into_iter()
+            .filter_map(|r| match r {
+                Range::Pool(p) => Some(p),
+                Range::Fixed(_) => None,
+            })
+            .chain(&c.memo.metallb_pool);
+        for p in pools {
+            requests
+                .entry(p.clone())
+                .or_default()
+                .insert(c.name.to_string());
         }
     }
     let pool_defs: BTreeMap<String, PoolDef> = m
@@ -245,8 +301,10 @@ pub fn render(inputs: &Inputs) -> Result<Output, Diagnostics> {
     };
     // Fixed ranges must not collide with pool space handed out by atoll.
     // An existing cluster's ranges are whatever it was built with; atoll does not check them.
+    // A recalled cluster passed this check against the same pools.
     for c in clusters
-        .values()
+        .iter()
+        .filter_map(|c| c.resolved.as_ref())
         .filter(|c| c.provider.value != Provider::Existing)
     {
         for (what, r) in [("pod", &c.pods), ("service", &c.services)] {
@@ -313,45 +371,46 @@ pub fn render(inputs: &Inputs) -> Result<Output, Diagnostics> {
         return Err(Diagnostics(diags));
     }
 
-    // 4. Render each cluster.
-    let pvs_by_cluster: BTreeMap<&str, Vec<&Decl<PackageVariantSpec>>> = m
-        .package_variants
-        .values()
-        .fold(BTreeMap::new(), |mut acc, pv| {
-            acc.entry(pv.spec.downstream.cluster.as_str())
-                .or_default()
-                .push(pv);
-            acc
-        });
-    let shared = SharedDigests::new(m, inputs.upstreams);
-    let memo = Memo::default();
+    // 4. Render each cluster whose inputs changed since the last render.
+    let interner = Interner::default();
     let per_cluster: Vec<(String, String, Option<InternedFiles>)> = clusters
-        .values()
-        .collect::<Vec<_>>()
         .par_iter()
         .map(|c| {
-            let apps = placements
-                .get(c.name.as_str())
-                .map(Vec::as_slice)
-                .unwrap_or(&[]);
-            let pvs = pvs_by_cluster
-                .get(c.name.as_str())
-                .map(Vec::as_slice)
-                .unwrap_or(&[]);
-            let digest = shared.cluster(c, apps, pvs, &allocations);
-            let unchanged = inputs.previous_inputs.get(&c.name) == Some(&digest);
+            let name = c.name;
+            let digest = c.memo.with_blocks(&allocations, name);
+            let unchanged = inputs.previous_inputs.get(name) == Some(&digest);
             let files = (!unchanged).then(|| {
-                render_cluster(m, c, apps, pvs, &allocations, inputs.upstreams, &memo)
-                    .map(|f| memo.intern_all(f))
+                let fresh;
+                let resolved = match &c.resolved {
+                    Some(r) => r,
+                    None => {
+                        fresh = resolve::resolve(m, &m.clusters[name])?;
+                        &fresh
+                    }
+                };
+                let apps: Vec<&(String, String)> =
+                    c.apps.iter().map(|&i| app_keys[i as usize]).collect();
+                render_cluster(
+                    m,
+                    resolved,
+                    &apps,
+                    pvs_of(name),
+                    &allocations,
+                    inputs.upstreams,
+                    &interner,
+                )
+                .map(|f| interner.intern_all(f))
             });
-            (c.name.clone(), digest, files)
+            (name.to_string(), digest, files)
         })
         .collect();
     let mut files: BTreeMap<String, Arc<str>> = BTreeMap::new();
     let mut rendered = BTreeSet::new();
     let mut digests = String::new();
+    let mut inputs_out = BTreeMap::new();
     for (name, digest, r) in per_cluster {
         digests.push_str(&format!("{name}\t{digest}\n"));
+        inputs_out.insert(name.clone(), digest);
         match r {
             Some(Ok(f)) => {
                 files.extend(f);
@@ -366,39 +425,92 @@ pub fn render(inputs: &Inputs) -> Result<Output, Diagnostics> {
         diags.sort();
         return Err(Diagnostics(diags));
     }
-    files.insert(
-        ALLOCATIONS_FILE.into(),
-        to_yaml(&serde_json::to_value(&allocations).expect("allocations")).into(),
-    );
-    let placements: BTreeMap<String, Vec<String>> = placements
-        .into_iter()
-        .filter(|(c, _)| clusters.contains_key(*c))
-        .map(|(c, apps)| {
-            (
-                c.to_string(),
-                apps.into_iter().map(|(t, a)| format!("{t}/{a}")).collect(),
-            )
-        })
+    // Written when it changes (or on a full render): at fleet scale it is 20,000 lines.
+    if inputs.previous_inputs.is_empty() || allocations != *inputs.previous {
+        files.insert(
+            ALLOCATIONS_FILE.into(),
+            to_yaml(&serde_json::to_value(&allocations).expect("allocations")).into(),
+        );
+    }
+    let names: Vec<Arc<str>> = app_keys
+        .iter()
+        .map(|(t, a)| Arc::from(format!("{t}/{a}")))
         .collect();
+    let mut memo = RenderMemo {
+        fleet: fleet_key,
+        ..Default::default()
+    };
+    let mut sets: HashMap<Vec<u32>, u32> = HashMap::new();
+    let mut placements = Placements::new();
+    for c in clusters {
+        let next = sets.len() as u32;
+        let set = *sets.entry(c.apps.clone()).or_insert(next);
+        if set == next {
+            memo.app_sets.push(c.apps.clone());
+        }
+        if !c.apps.is_empty() {
+            placements.insert(
+                c.name.to_string(),
+                c.apps.iter().map(|&i| names[i as usize].clone()).collect(),
+            );
+        }
+        memo.clusters.insert(
+            c.name.to_string(),
+            ClusterMemo {
+                apps: set,
+                ..c.memo
+            },
+        );
+    }
     Ok(Output {
         files,
-        clusters: clusters.keys().cloned().collect(),
+        clusters: m.clusters.keys().cloned().collect(),
         rendered,
         allocations,
         placements,
+        inputs: inputs_out,
+        memo,
     })
+}
+
+/// One cluster between resolving and rendering.
+struct Prepared<'m> {
+    name: &'m str,
+    /// Indices of the applications placed on it.
+    apps: Vec<u32>,
+    /// `apps` is not yet an index in a set here.
+    memo: ClusterMemo,
+    /// Set when resolved in this render; a recalled cluster is resolved only if rendered.
+    resolved: Option<ResolvedCluster>,
+}
+
+impl ClusterMemo {
+    /// The cluster's input digest: its inputs and the address blocks it was given.
+    fn with_blocks(&self, allocs: &Allocations, cluster: &str) -> String {
+        let shared: Vec<&str> = self
+            .address_pools
+            .iter()
+            .filter_map(|p| allocs.get(p, cluster))
+            .collect();
+        digest_of(&[
+            self.inputs.as_bytes(),
+            cidr_or_alloc(&self.pods, allocs, cluster).as_bytes(),
+            cidr_or_alloc(&self.services, allocs, cluster).as_bytes(),
+            shared.join(",").as_bytes(),
+        ])
+    }
 }
 
 /// What clusters of one render share: one copy of each distinct file content, and the
 /// rendered source object of each Git or Helm application per agent (it does not depend on the
 /// cluster it lands on).
 #[derive(Default)]
-struct Memo {
+struct Interner {
     contents: Mutex<HashSet<Arc<str>>>,
     sources: Mutex<HashMap<(GitOpsAgent, String, String), Arc<str>>>,
 }
 
-impl Memo {
+impl Interner {
     fn intern_all(&self, files: Vec<(String, String)>) -> Vec<(String, Arc<str>)> {
         let mut set = self.contents.lock().expect("memo");
         files
@@ -439,14 +551,14 @@ impl Memo {
 }
 
 /// Digests of what many clusters share, computed once per render.
-struct SharedDigests {
-    fleet: String,
-    apps: BTreeMap<(String, String), String>,
-    teams: BTreeMap<String, String>,
-    upstreams: BTreeMap<UpstreamPackage, String>,
+pub(crate) struct SharedDigests {
+    pub(crate) fleet: String,
+    pub(crate) apps: BTreeMap<(String, String), String>,
+    pub(crate) teams: BTreeMap<String, String>,
+    pub(crate) upstreams: BTreeMap<UpstreamPackage, String>,
 }
 
-fn digest_of(parts: &[&[u8]]) -> String {
+pub(crate) fn digest_of(parts: &[&[u8]]) -> String {
     let mut h = sha1_smol::Sha1::new();
     for p in parts {
         // Length-prefixed, so that parts cannot run into each other.
@@ -473,7 +585,7 @@ impl PartHasher {
     }
 }
 
-fn json_bytes(v: &impl serde::Serialize) -> Vec<u8> {
+pub(crate) fn json_bytes(v: &impl serde::Serialize) -> Vec<u8> {
     serde_json::to_vec(v).expect("serializable")
 }
 
@@ -517,29 +629,20 @@ impl SharedDigests {
         }
     }
 
-    /// Everything [`render_cluster`] reads for this cluster, hashed. Keep the two in step: the
-    /// incremental-equals-full tests fail when a read input is missing here.
+    /// Everything [`render_cluster`] reads for this cluster but its address blocks (see
+    /// [`ClusterMemo::with_blocks`]), hashed. Keep the two in step: the incremental-equals-full
+    /// tests fail when a read input is missing here.
     fn cluster(
         &self,
         c: &ResolvedCluster,
         apps: &[&(String, String)],
         pvs: &[&Decl<PackageVariantSpec>],
-        allocs: &Allocations,
     ) -> String {
         // Streamed into the hash part by part (the same bytes as `digest_of` over the parts):
         // this runs for every cluster on every render, so it allocates as little as it can.
         let mut d = PartHasher::default();
         d.part(&[self.fleet.as_bytes()]);
         d.part(&[&json_bytes(c)]);
-        d.part(&[cidr_or_alloc(&c.pods.value, allocs, &c.name).as_bytes()]);
-        d.part(&[cidr_or_alloc(&c.services.value, allocs, &c.name).as_bytes()]);
-        let shared: Vec<&str> = c
-            .addons
-            .iter()
-            .filter_map(|a| a.address_pool.as_ref())
-            .filter_map(|p| allocs.get(p, &c.name))
-            .collect();
-        d.part(&[shared.join(",").as_bytes()]);
         let mut teams = BTreeSet::new();
         for key @ (t, a) in apps.iter().copied() {
             teams.insert(t);
@@ -574,7 +677,7 @@ fn render_cluster(
     pvs: &[&Decl<PackageVariantSpec>],
     allocs: &Allocations,
     upstreams: &BTreeMap<UpstreamPackage, Fetched>,
-    memo: &Memo,
+    memo: &Interner,
 ) -> ClusterFiles {
     let name = &c.name;
     let decl = &m.clusters[name];

@@ -15,7 +15,7 @@ pub struct Sourced<T> {
 }
 
 /// Where a cluster's pod or service range comes from.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub enum Range {
     Fixed(String),

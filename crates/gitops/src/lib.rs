@@ -86,6 +86,11 @@ impl FleetRepo {
     }
 
     /// HEAD's commit and tree, or `None` for a repository without commits.
+    /// The repository's Git directory (`.git`, or the repository itself when bare).
+    pub fn git_dir(&self) -> &Path {
+        self.repo.git_dir()
+    }
+
     pub fn head(&self) -> Result<Option<(ObjectId, ObjectId)>, GitError> {
         let mut head = self.repo.head().map_err(|e| err(&self.path, e))?;
         if head.is_unborn() {
@@ -125,22 +130,47 @@ impl FleetRepo {
         &self,
         keys: impl IntoIterator<Item = &'k str>,
     ) -> Result<Files, GitError> {
-        let mut out = Files::new();
+        let ids = self.head_ids_under(keys)?;
+        self.read_blobs(&ids)
+    }
+
+    /// The blob ids of the files of HEAD under each of `keys` (a folder ending in `/`, or a
+    /// file), with their full paths. No file is read.
+    pub fn head_ids_under<'k>(
+        &self,
+        keys: impl IntoIterator<Item = &'k str>,
+    ) -> Result<BTreeMap<String, ObjectId>, GitError> {
+        let mut out = BTreeMap::new();
         let Some((_, tree)) = self.head()? else {
             return Ok(out);
         };
+        let mut dirs = Dirs::default();
         for key in keys {
             let path = key.trim_end_matches('/');
-            match lookup(&self.repo, tree, path).map_err(|e| err(&self.path, e))? {
-                Some((oid, true)) => {
-                    read_tree(&self.repo, oid, path, &mut out).map_err(|e| err(&self.path, e))?
-                }
+            match dirs
+                .lookup(&self.repo, tree, path)
+                .map_err(|e| err(&self.path, e))?
+            {
+                Some((oid, true)) => walk_blobs(&self.repo, oid, path, &mut |p, id| {
+                    out.insert(p, id);
+                    Ok(())
+                })
+                .map_err(|e| err(&self.path, e))?,
                 Some((oid, false)) => {
-                    let blob = self.repo.find_object(oid).map_err(|e| err(&self.path, e))?;
-                    out.insert(path.to_string(), blob.data.clone());
+                    out.insert(path.to_string(), oid);
                 }
                 None => {}
             }
+        }
+        Ok(out)
+    }
+
+    /// The contents of blobs, by path.
+    pub fn read_blobs(&self, ids: &BTreeMap<String, ObjectId>) -> Result<Files, GitError> {
+        let mut out = Files::new();
+        for (path, id) in ids {
+            let blob = self.repo.find_object(*id).map_err(|e| err(&self.path, e))?;
+            out.insert(path.clone(), blob.data.clone());
         }
         Ok(out)
     }
@@ -335,6 +365,55 @@ fn read_tree(
         out.insert(path, repo.find_object(id)?.data.clone());
         Ok(())
     })
+}
+
+/// The id Git gives a blob with these contents.
+pub fn blob_id(bytes: &[u8]) -> ObjectId {
+    gix::objs::compute_hash(gix::hash::Kind::Sha1, gix::objs::Kind::Blob, bytes)
+        .expect("hashing in memory does not fail")
+}
+
+/// Folders decoded once per walk: looking up 10,000 clusters' paths must not decode the
+/// 10,000-entry `clusters/` folder 10,000 times.
+#[derive(Default)]
+struct Dirs(
+    std::collections::HashMap<ObjectId, std::collections::HashMap<Vec<u8>, (ObjectId, bool)>>,
+);
+
+impl Dirs {
+    fn lookup(
+        &mut self,
+        repo: &gix::Repository,
+        tree: ObjectId,
+        path: &str,
+    ) -> Result<Option<(ObjectId, bool)>, BoxErr> {
+        let mut cur = (tree, true);
+        for part in path.split('/').filter(|p| !p.is_empty()) {
+            if !cur.1 {
+                return Ok(None);
+            }
+            let entries = match self.0.entry(cur.0) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    let obj = repo.find_object(cur.0)?;
+                    let t = obj.into_tree();
+                    let decoded = t.decode()?;
+                    v.insert(
+                        decoded
+                            .entries
+                            .iter()
+                            .map(|e| (e.filename.to_vec(), (e.oid.to_owned(), e.mode.is_tree())))
+                            .collect(),
+                    )
+                }
+            };
+            match entries.get(part.as_bytes()) {
+                Some(e) => cur = *e,
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(cur))
+    }
 }
 
 /// Finds `path` in `tree`: its id and whether it is a folder.

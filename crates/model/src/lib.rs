@@ -6,6 +6,7 @@
 
 pub mod convert;
 pub mod load;
+pub mod parsed;
 pub mod selector;
 pub mod tosca;
 pub mod types;
@@ -18,7 +19,23 @@ pub use validate::{Model, validate};
 
 /// Loads and validates in one step.
 pub fn load_model(paths: &[std::path::PathBuf]) -> Result<Model, Diagnostics> {
-    let (decls, mut diags) = load::load_paths_lenient(paths);
+    let (decls, diags) = load::load_paths_lenient(paths);
+    validated(decls, diags)
+}
+
+/// [`load_model`], taking unchanged files' declarations from `store`. Also returns what was
+/// loaded besides the declarations: file digests and newly parsed files for the store.
+pub fn load_model_with(
+    paths: &[std::path::PathBuf],
+    store: &dyn parsed::ParsedFiles,
+) -> (Result<Model, Diagnostics>, load::Loaded) {
+    let mut loaded = load::load_paths_with(paths, Some(store));
+    let decls = std::mem::take(&mut loaded.decls);
+    let diags = std::mem::take(&mut loaded.diags);
+    (validated(decls, diags), loaded)
+}
+
+fn validated(decls: Declarations, mut diags: Vec<Diagnostic>) -> Result<Model, Diagnostics> {
     match validate(decls) {
         Ok(m) if diags.is_empty() => Ok(m),
         Ok(_) => Err(Diagnostics(diags)),

@@ -1,13 +1,49 @@
 //! Reading declarations from YAML files and folders into typed, located objects.
 
 use crate::convert;
+use crate::parsed::{self, ParsedFiles};
 use crate::types::*;
 use crate::yaml::{self, Positions};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+
+/// The text declarations were read from. Field positions are found in it only when an error
+/// needs them: tracking every field's position while parsing costs a quarter of the parse,
+/// and a fleet that validates never asks.
+pub struct Source {
+    text: Arc<str>,
+    /// Per document (in [`yaml::parse_documents`] order), once asked for.
+    positions: OnceLock<Vec<Positions>>,
+}
+
+impl Source {
+    pub fn new(text: Arc<str>) -> Source {
+        Source {
+            text,
+            positions: OnceLock::new(),
+        }
+    }
+
+    /// Field positions of the `doc`-th document.
+    fn positions(&self, doc: usize) -> Option<&Positions> {
+        self.positions
+            .get_or_init(|| {
+                yaml::parse_documents(&self.text)
+                    .map(|docs| docs.into_iter().map(|d| d.positions).collect())
+                    .unwrap_or_default()
+            })
+            .get(doc)
+    }
+}
+
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Source({} bytes)", self.text.len())
+    }
+}
 
 /// Where a declaration came from, so any later error can name file, line and field.
 #[derive(Debug, Clone)]
@@ -15,7 +51,9 @@ pub struct Origin {
     pub file: Arc<str>,
     /// Line of the document's start.
     pub line: usize,
-    pub positions: Arc<Positions>,
+    /// The text of the file, and the index of the document in it.
+    pub source: Arc<Source>,
+    pub doc: usize,
     /// For objects expanded from another (a LogicalCluster member, a converted
     /// LowLevelOrchestration entry): the path of the entry inside that document.
     pub prefix: String,
@@ -32,7 +70,11 @@ impl Origin {
             (false, false) if path.starts_with('[') => format!("{}{path}", self.prefix),
             (false, false) => format!("{}.{path}", self.prefix),
         };
-        let (line, col) = self.positions.find(&full).unwrap_or((self.line, 1));
+        let (line, col) = self
+            .source
+            .positions(self.doc)
+            .and_then(|p| p.find(&full))
+            .unwrap_or((self.line, 1));
         Diagnostic {
             file: self.file.to_string(),
             line,
@@ -220,48 +262,115 @@ pub fn load_paths(paths: &[PathBuf]) -> Result<Declarations, Diagnostics> {
 /// Loads what can be loaded, and the errors of what could not, so that validation can still
 /// report everything else in the same run.
 pub fn load_paths_lenient(paths: &[PathBuf]) -> (Declarations, Vec<Diagnostic>) {
+    let l = load_paths_with(paths, None);
+    (l.decls, l.diags)
+}
+
+/// What [`load_paths_with`] read.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub decls: Declarations,
+    pub diags: Vec<Diagnostic>,
+    /// The [`parsed::digest`](crate::parsed::digest) of every file read, in order.
+    pub digests: Vec<String>,
+    /// Files parsed (not found in the store) that loaded without errors: digest and what to
+    /// keep for them.
+    pub parsed: Vec<(String, Vec<u8>)>,
+}
+
+/// Loads like [`load_paths_lenient`], taking the declarations of files whose text is unchanged
+/// from `store` instead of parsing them again.
+pub fn load_paths_with(paths: &[PathBuf], store: Option<&dyn ParsedFiles>) -> Loaded {
     let files = match yaml_files(paths) {
         Ok(f) => f,
-        Err(d) => return (Declarations::default(), vec![d]),
+        Err(d) => {
+            return Loaded {
+                diags: vec![d],
+                ..Default::default()
+            };
+        }
     };
-    // Files are parsed in parallel, then merged in file order, so loading stays deterministic.
+    // Files are read in parallel, then merged in file order, so loading stays deterministic.
     use rayon::prelude::*;
-    let loaded: Vec<(Declarations, Vec<Diagnostic>)> = files
+    type One = (
+        Declarations,
+        Vec<Diagnostic>,
+        Option<String>,
+        Option<Vec<u8>>,
+    );
+    let loaded: Vec<One> = files
         .par_iter()
         .map(|f| {
             let mut decls = Declarations::default();
             let mut diags = Vec::new();
             let name = f.display().to_string();
-            match std::fs::read_to_string(f) {
-                Ok(text) => load_str(&name, &text, &mut decls, &mut diags),
-                Err(e) => diags.push(Diagnostic {
-                    file: name,
-                    line: 0,
-                    col: 0,
-                    object: String::new(),
-                    path: String::new(),
-                    message: format!("cannot read: {e}"),
-                }),
+            let text = match std::fs::read_to_string(f) {
+                Ok(t) => t,
+                Err(e) => {
+                    diags.push(Diagnostic {
+                        file: name,
+                        line: 0,
+                        col: 0,
+                        object: String::new(),
+                        path: String::new(),
+                        message: format!("cannot read: {e}"),
+                    });
+                    return (decls, diags, None, None);
+                }
+            };
+            let Some(store) = store else {
+                load_str(&name, &text, &mut decls, &mut diags);
+                return (decls, diags, None, None);
+            };
+            let digest = parsed::digest(&name, &text);
+            let file: Arc<str> = name.as_str().into();
+            let source = Arc::new(Source::new(text.as_str().into()));
+            if let Some(d) = store
+                .get(&digest)
+                .and_then(|b| parsed::restore(&b, &file, &source))
+            {
+                return (d, diags, Some(digest), None);
             }
-            (decls, diags)
+            load_source(file, source, &mut decls, &mut diags);
+            let keep = diags.is_empty().then(|| parsed::store(&decls));
+            (decls, diags, Some(digest), keep)
         })
         .collect();
-    let mut decls = Declarations::default();
-    let mut diags = Vec::new();
-    for (d, e) in loaded {
-        decls.extend(d);
-        diags.extend(e);
+    let mut out = Loaded::default();
+    for (d, e, digest, keep) in loaded {
+        out.decls.extend(d);
+        out.diags.extend(e);
+        if let Some(digest) = digest {
+            if let Some(k) = keep {
+                out.parsed.push((digest.clone(), k));
+            }
+            out.digests.push(digest);
+        }
     }
-    (decls, diags)
+    out
 }
 
 /// Loads the documents of one YAML text, naming it `file` in errors.
 pub fn load_str(file: &str, text: &str, decls: &mut Declarations, diags: &mut Vec<Diagnostic>) {
-    let docs = match yaml::parse_documents(text) {
+    load_source(
+        file.into(),
+        Arc::new(Source::new(text.into())),
+        decls,
+        diags,
+    );
+}
+
+fn load_source(
+    file: Arc<str>,
+    source: Arc<Source>,
+    decls: &mut Declarations,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let docs = match yaml::parse_values_at(&source.text) {
         Ok(d) => d,
         Err(e) => {
             diags.push(Diagnostic {
-                file: file.into(),
+                file: file.to_string(),
                 line: e.line,
                 col: e.col,
                 object: String::new(),
@@ -271,16 +380,16 @@ pub fn load_str(file: &str, text: &str, decls: &mut Declarations, diags: &mut Ve
             return;
         }
     };
-    let file: Arc<str> = file.into();
-    for doc in docs {
+    for (i, (value, line)) in docs.into_iter().enumerate() {
         let origin = Origin {
             file: file.clone(),
-            line: doc.line,
-            positions: Arc::new(doc.positions),
+            line,
+            source: source.clone(),
+            doc: i,
             prefix: String::new(),
             object: "".into(),
         };
-        load_doc(doc.value, origin, decls, diags);
+        load_doc(value, origin, decls, diags);
     }
 }
 

@@ -55,6 +55,15 @@ pub fn parse_values(text: &str) -> Result<Vec<Value>, SyntaxError> {
     Ok(parse(text, true)?.into_iter().map(|d| d.value).collect())
 }
 
+/// Parses every document without recording field positions, keeping each document's first
+/// line: what declarations need until an error asks for a field's place.
+pub fn parse_values_at(text: &str) -> Result<Vec<(Value, usize)>, SyntaxError> {
+    Ok(parse(text, true)?
+        .into_iter()
+        .map(|d| (d.value, d.line))
+        .collect())
+}
+
 fn parse(text: &str, untracked: bool) -> Result<Vec<Document>, SyntaxError> {
     let mut parser = Parser::new_from_str(text);
     let mut docs = Vec::new();
@@ -212,7 +221,14 @@ impl Builder {
     }
 
     fn push_value(&mut self, value: Value, span: Option<Span>) -> Result<(), SyntaxError> {
-        if !self.untracked {
+        if self.untracked {
+            if let Some(span) = span
+                && self.stack.is_empty()
+                && self.first_line == 0
+            {
+                self.first_line = span.start.line();
+            }
+        } else {
             let path = self.next_path();
             if let (Some(p), Some(span)) = (&path, span) {
                 self.mark(p, span);
@@ -253,7 +269,7 @@ impl Builder {
                                 message: format!("duplicate key `{key}`"),
                             });
                         }
-                        if let Some(span) = span {
+                        if let Some(span) = span.filter(|_| !self.untracked) {
                             let p = if frame.path.is_empty() {
                                 key.clone()
                             } else {

@@ -92,6 +92,7 @@ fn orient(
     head: &HeadState,
     settings: &Settings,
     invalid: &mut BTreeMap<String, Vec<String>>,
+    memo: Option<&atoll_engine::memo::RenderMemo>,
 ) -> Result<(Model, atoll_engine::Output), PassError> {
     let keys: BTreeSet<&str> = snap.objects.iter().map(|o| o.key.as_str()).collect();
     loop {
@@ -124,7 +125,7 @@ fn orient(
                         message,
                     }],
                     Err(e) => return Err(e.into()),
-                    Ok(upstreams) => match atoll_pipeline::render(&model, head, &upstreams) {
+                    Ok(upstreams) => match atoll_pipeline::render(&model, head, &upstreams, memo) {
                         Ok(out) => return Ok((model, out)),
                         Err(d) => d.0,
                     },
@@ -178,6 +179,8 @@ pub struct Memory {
     /// Clusters whose objects have been applied since the operator started, at their
     /// rendered input digest. A restarted operator applies everything once.
     pub applied: BTreeMap<String, String>,
+    /// What the last render computed per cluster, for the next one to recall.
+    pub render: Option<atoll_engine::memo::RenderMemo>,
 }
 
 /// Runs one pass. Per-cluster apply failures do not fail the pass: they are in the outcome.
@@ -194,8 +197,16 @@ pub async fn pass(
     };
     let head = HeadState::read(Some(&repo), false)?;
     let mut outcome = Outcome::default();
-    let (model, out) =
-        tokio::task::block_in_place(|| orient(snap, &head, settings, &mut outcome.invalid))?;
+    let (model, out) = tokio::task::block_in_place(|| {
+        orient(
+            snap,
+            &head,
+            settings,
+            &mut outcome.invalid,
+            memory.render.as_ref(),
+        )
+    })?;
+    memory.render = Some(out.memo.clone());
     let management_ns = model
         .fleet
         .management_namespace
@@ -476,7 +487,14 @@ mod tests {
              apiVersion: atoll.dev/v1alpha1\nkind: Application\nmetadata: {name: haunt, namespace: retail}\nspec: {clusters: [ghost], components: [{name: web, image: nginx:1.27}]}\n",
         );
         let mut invalid = BTreeMap::new();
-        let (model, out) = orient(&snap, &HeadState::default(), &settings(), &mut invalid).unwrap();
+        let (model, out) = orient(
+            &snap,
+            &HeadState::default(),
+            &settings(),
+            &mut invalid,
+            None,
+        )
+        .unwrap();
         // The cluster with the dangling catalog, and the application naming that cluster.
         assert_eq!(
             invalid.keys().collect::<Vec<_>>(),
@@ -505,7 +523,14 @@ mod tests {
             }
         }
         let mut invalid = BTreeMap::new();
-        let (model, _) = orient(&snap, &HeadState::default(), &settings(), &mut invalid).unwrap();
+        let (model, _) = orient(
+            &snap,
+            &HeadState::default(),
+            &settings(),
+            &mut invalid,
+            None,
+        )
+        .unwrap();
         assert!(!model.clusters.contains_key("edge-newark"));
         assert!(!model.clusters.contains_key("edge-paris"));
         assert_eq!(model.clusters.len(), 11);

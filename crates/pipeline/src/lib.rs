@@ -4,10 +4,14 @@
 //! engine, and turn the output into a [`TreeEdit`] plus a per-cluster plan. The CLI's
 //! `render`/`plan` and the operator both call it, so they cannot drift apart.
 
+pub mod cache;
+
 use atoll_engine::ipam::Allocations;
+use atoll_engine::memo::RenderMemo;
 use atoll_engine::packages::Fetched;
-use atoll_gitops::{ClusterPlan, Files, FleetRepo, TreeEdit};
+use atoll_gitops::{ClusterPlan, FleetRepo, TreeEdit};
 use atoll_model::{Diagnostics, Model, Origin, UpstreamPackage};
+use rayon::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -31,7 +35,7 @@ pub enum Error {
 }
 
 /// What HEAD says about the last render.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 pub struct HeadState {
     /// Allocations committed by the last render (kept stable across renders).
     pub allocations: Allocations,
@@ -90,17 +94,20 @@ fn parse_allocations(bytes: &[u8]) -> Result<Allocations, String> {
     }
 }
 
-/// Renders the model against HEAD's state. Engine errors are diagnostics on declarations.
+/// Renders the model against HEAD's state, reusing what `memo` remembers of the last render.
+/// Engine errors are diagnostics on declarations.
 pub fn render(
     model: &Model,
     head: &HeadState,
     upstreams: &BTreeMap<UpstreamPackage, Fetched>,
+    memo: Option<&RenderMemo>,
 ) -> Result<atoll_engine::Output, Diagnostics> {
     atoll_engine::render(&atoll_engine::Inputs {
         model,
         previous: &head.allocations,
         upstreams,
         previous_inputs: &head.inputs,
+        memo,
     })
 }
 
@@ -118,7 +125,11 @@ pub struct Change {
     /// Clusters in HEAD that the change removes.
     pub removed: BTreeSet<String>,
     /// Cluster → `team/app` placed on it.
-    pub placements: BTreeMap<String, Vec<String>>,
+    pub placements: atoll_engine::Placements,
+    /// What HEAD will say once the change is committed.
+    pub after: HeadState,
+    /// What the next render may reuse.
+    pub memo: RenderMemo,
 }
 
 /// Turns a render into a tree edit: only the clusters that changed, appeared or went away are
@@ -151,18 +162,54 @@ pub fn change(
         .into_iter()
         .map(|(p, s)| (p, Arc::<[u8]>::from(s)))
         .collect();
-    let old = match fleet {
-        Some(f) => f.head_files_under(edit.replace.iter().map(String::as_str))?,
-        None => Files::new(),
+    let old_ids = match fleet {
+        Some(f) => f.head_ids_under(edit.replace.iter().map(String::as_str))?,
+        None => BTreeMap::new(),
     };
-    let plans = atoll_gitops::plan(&old, &edit.files, with_diff);
+    // A file whose blob is already at its path is unchanged: it is neither read nor diffed,
+    // and both sides show it as the same (empty) marker to the plan.
+    let unchanged: BTreeSet<&str> = edit
+        .files
+        .par_iter()
+        .filter(|(p, b)| old_ids.get(p.as_str()) == Some(&atoll_gitops::blob_id(b)))
+        .map(|(p, _)| p.as_str())
+        .collect();
+    let marker: Arc<[u8]> = Arc::from(&[][..]);
+    let changed_ids: BTreeMap<String, _> = old_ids
+        .iter()
+        .filter(|(p, _)| !unchanged.contains(p.as_str()))
+        .map(|(p, id)| (p.clone(), *id))
+        .collect();
+    let mut old: BTreeMap<String, Arc<[u8]>> = match fleet {
+        Some(f) => f
+            .read_blobs(&changed_ids)?
+            .into_iter()
+            .map(|(p, b)| (p, Arc::from(b)))
+            .collect(),
+        None => BTreeMap::new(),
+    };
+    let mut new: BTreeMap<String, Arc<[u8]>> = BTreeMap::new();
+    for (p, b) in &edit.files {
+        let same = unchanged.contains(p.as_str());
+        if same {
+            old.insert(p.clone(), marker.clone());
+        }
+        new.insert(p.clone(), if same { marker.clone() } else { b.clone() });
+    }
+    let plans = atoll_gitops::plan(&old, &new, with_diff);
     Ok(Change {
         edit,
         plans,
+        after: HeadState {
+            allocations: out.allocations,
+            inputs: out.inputs,
+            clusters: out.clusters.clone(),
+        },
         clusters: out.clusters,
         rendered: out.rendered,
         removed,
         placements: out.placements,
+        memo: out.memo,
     })
 }
 

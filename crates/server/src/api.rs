@@ -962,7 +962,7 @@ async fn placements(
                 .into_iter()
                 .flatten()
                 .filter(|a| visible(a))
-                .map(|a| json!({"application": a, "revision": view.revisions.get(a)}))
+                .map(|a| json!({"application": &**a, "revision": view.revisions.get(&**a)}))
                 .collect();
             Ok(Json(
                 json!({"cluster": c, "commit": view.commit, "applications": apps}),
@@ -1003,7 +1003,7 @@ fn inventory_counts(state: &State, objects: &[atoll_inventory::Stored]) -> Value
         .placements
         .values()
         .flatten()
-        .map(|a| view.components.get(a).copied().unwrap_or(0))
+        .map(|a| view.components.get(&**a).copied().unwrap_or(0))
         .sum();
     json!({
         "commit": view.commit,

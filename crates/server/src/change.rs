@@ -130,7 +130,8 @@ pub fn render(state: &State, model: &Model) -> Result<atoll_pipeline::Change, Pr
             other => Problem::internal(other.to_string()),
         })?;
     let t = Instant::now();
-    let out = atoll_pipeline::render(model, &head, &upstreams).map_err(|d| {
+    let memo = state.memo.lock().expect("memo").take();
+    let out = atoll_pipeline::render(model, &head, &upstreams, memo.as_ref()).map_err(|d| {
         Problem::invalid(
             "the fleet does not render",
             d.0.into_iter().map(FieldError::about_stored).collect(),
@@ -138,6 +139,7 @@ pub fn render(state: &State, model: &Model) -> Result<atoll_pipeline::Change, Pr
     })?;
     let change = atoll_pipeline::change(&head, out, Some(&repo), false)
         .map_err(|e| Problem::internal(e.to_string()))?;
+    *state.memo.lock().expect("memo") = Some(change.memo.clone());
     state.metrics.observe_render(t.elapsed().as_secs_f64());
     Ok(change)
 }
@@ -318,12 +320,12 @@ pub async fn execute(
 
 /// Clusters in both sets, for placement answers.
 pub fn placements_by_app(
-    placements: &BTreeMap<String, Vec<String>>,
+    placements: &atoll_engine::Placements,
 ) -> BTreeMap<String, BTreeSet<String>> {
     let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for (c, apps) in placements {
         for a in apps {
-            out.entry(a.clone()).or_default().insert(c.clone());
+            out.entry(a.to_string()).or_default().insert(c.clone());
         }
     }
     out

@@ -40,7 +40,7 @@ pub struct Config {
 pub struct View {
     pub commit: String,
     /// Cluster → `team/app`.
-    pub placements: BTreeMap<String, Vec<String>>,
+    pub placements: atoll_engine::Placements,
     /// Cluster → (provider, phase).
     pub clusters: BTreeMap<String, (String, String)>,
     /// `team/app` → the revision it is delivered at.
@@ -81,6 +81,8 @@ pub struct State {
     /// Serialises changes (render + commit) within this process.
     pub write: tokio::sync::Mutex<()>,
     pub view: RwLock<View>,
+    /// What the last render computed per cluster, for the next one to recall.
+    pub memo: Mutex<Option<atoll_engine::memo::RenderMemo>>,
     pub tasks: Mutex<BTreeMap<String, Task>>,
     pub metrics: metrics::Metrics,
     pub oidc: Option<oidc::Oidc>,
@@ -96,6 +98,7 @@ impl State {
             kinds: kinds::all(),
             write: tokio::sync::Mutex::new(()),
             view: RwLock::new(View::default()),
+            memo: Mutex::new(None),
             tasks: Mutex::new(BTreeMap::new()),
             metrics: metrics::Metrics::default(),
             oidc: cfg.oidc.clone(),
