@@ -6,7 +6,7 @@ use gix::ObjectId;
 use gix::bstr::ByteSlice;
 use gix::objs::tree::{Entry, EntryKind};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 mod pack;
@@ -724,6 +724,28 @@ pub fn plan<A: AsRef<[u8]>, B: AsRef<[u8]>>(
     new: &BTreeMap<String, B>,
     with_diff: bool,
 ) -> Vec<ClusterPlan> {
+    // Which clusters exist before and after, computed once: a per-cluster scan of every path
+    // would be quadratic in fleet size.
+    let in_old: BTreeSet<&str> = old.keys().filter_map(|k| cluster_of(k)).collect();
+    let in_new: BTreeSet<&str> = new.keys().filter_map(|k| cluster_of(k)).collect();
+    plan_changed(old, new, with_diff, &in_old, &in_new)
+}
+
+/// [`plan`] over only the files that differ (`old` and `new` may leave out every file that is
+/// the same on both sides), given which clusters have files before and after.
+pub fn plan_changed<KA, KB, A, B>(
+    old: &BTreeMap<KA, A>,
+    new: &BTreeMap<KB, B>,
+    with_diff: bool,
+    in_old: &BTreeSet<&str>,
+    in_new: &BTreeSet<&str>,
+) -> Vec<ClusterPlan>
+where
+    KA: std::borrow::Borrow<str> + Ord,
+    KB: std::borrow::Borrow<str> + Ord,
+    A: AsRef<[u8]>,
+    B: AsRef<[u8]>,
+{
     let mut by: BTreeMap<String, ClusterPlan> = BTreeMap::new();
     let mut add = |path: &str, change: ChangeKind, diff: String| {
         let key = cluster_of(path).unwrap_or("(fleet)").to_string();
@@ -744,6 +766,7 @@ pub fn plan<A: AsRef<[u8]>, B: AsRef<[u8]>>(
     };
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     for (path, nb) in new {
+        let path: &str = path.borrow();
         match old.get(path) {
             None => add(
                 path,
@@ -767,6 +790,7 @@ pub fn plan<A: AsRef<[u8]>, B: AsRef<[u8]>>(
         }
     }
     for (path, ob) in old {
+        let path: &str = path.borrow();
         if !new.contains_key(path) {
             add(
                 path,
@@ -779,12 +803,6 @@ pub fn plan<A: AsRef<[u8]>, B: AsRef<[u8]>>(
             );
         }
     }
-    // Which clusters exist before and after, computed once: a per-cluster scan of every path
-    // would be quadratic in fleet size.
-    let in_old: std::collections::BTreeSet<&str> =
-        old.keys().filter_map(|k| cluster_of(k)).collect();
-    let in_new: std::collections::BTreeSet<&str> =
-        new.keys().filter_map(|k| cluster_of(k)).collect();
     let mut out: Vec<ClusterPlan> = by.into_values().collect();
     for p in &mut out {
         let total = p.files.len();

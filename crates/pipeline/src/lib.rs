@@ -166,37 +166,38 @@ pub fn change(
         Some(f) => f.head_ids_under(edit.replace.iter().map(String::as_str))?,
         None => BTreeMap::new(),
     };
-    // A file whose blob is already at its path is unchanged: it is neither read nor diffed,
-    // and both sides show it as the same (empty) marker to the plan.
+    // A file whose blob is already at its path is unchanged: it is neither read nor diffed.
     let unchanged: BTreeSet<&str> = edit
         .files
         .par_iter()
         .filter(|(p, b)| old_ids.get(p.as_str()) == Some(&atoll_gitops::blob_id(b)))
         .map(|(p, _)| p.as_str())
         .collect();
-    let marker: Arc<[u8]> = Arc::from(&[][..]);
     let changed_ids: BTreeMap<String, _> = old_ids
         .iter()
         .filter(|(p, _)| !unchanged.contains(p.as_str()))
         .map(|(p, id)| (p.clone(), *id))
         .collect();
-    let mut old: BTreeMap<String, Arc<[u8]>> = match fleet {
-        Some(f) => f
-            .read_blobs(&changed_ids)?
-            .into_iter()
-            .map(|(p, b)| (p, Arc::from(b)))
-            .collect(),
+    let old = match fleet {
+        Some(f) => f.read_blobs(&changed_ids)?,
         None => BTreeMap::new(),
     };
-    let mut new: BTreeMap<String, Arc<[u8]>> = BTreeMap::new();
-    for (p, b) in &edit.files {
-        let same = unchanged.contains(p.as_str());
-        if same {
-            old.insert(p.clone(), marker.clone());
-        }
-        new.insert(p.clone(), if same { marker.clone() } else { b.clone() });
-    }
-    let plans = atoll_gitops::plan(&old, &new, with_diff);
+    let new: BTreeMap<&str, &Arc<[u8]>> = edit
+        .files
+        .iter()
+        .filter(|(p, _)| !unchanged.contains(p.as_str()))
+        .map(|(p, b)| (p.as_str(), b))
+        .collect();
+    let in_old: BTreeSet<&str> = old_ids
+        .keys()
+        .filter_map(|k| atoll_gitops::cluster_of(k))
+        .collect();
+    let in_new: BTreeSet<&str> = edit
+        .files
+        .keys()
+        .filter_map(|k| atoll_gitops::cluster_of(k))
+        .collect();
+    let plans = atoll_gitops::plan_changed(&old, &new, with_diff, &in_old, &in_new);
     Ok(Change {
         edit,
         plans,
