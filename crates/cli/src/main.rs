@@ -1,6 +1,7 @@
 //! The `atoll` command line: a thin shell over the model, engine and Git crates.
 
 use anyhow::{Context, Result};
+use atoll_engine::memo::RenderMemo;
 use atoll_gitops::{ChangeKind, ClusterPlan, FleetRepo};
 use atoll_model::Model;
 use atoll_pipeline::cache::Cache;
@@ -9,6 +10,12 @@ use clap::{Parser, Subcommand, ValueEnum};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+
+// A fleet is hundreds of thousands of small strings and maps, built on every core at once:
+// glibc's allocator spent more time in its locks and `malloc_consolidate` than atoll in its
+// work (one-cluster plan at 10,000 clusters: 0.19 s with glibc, 0.10 s with mimalloc).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod bench;
 mod operator;
@@ -150,7 +157,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 Ok(v) => v,
                 Err(code) => return Ok(code),
             };
-            let placements: usize = out.placements.values().map(Vec::len).sum();
+            let placements: usize = out.placements.values().map(|a| a.len()).sum();
             println!(
                 "valid: {} clusters, {} applications, {} placements, {} teams, {} files would be rendered",
                 model.clusters.len(),
@@ -169,7 +176,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             no_cache,
         } => {
             let fleet = FleetRepo::open_if_exists(&repo)?;
-            let (change, _) = match compute_change(
+            let computed = match compute_change(
                 &paths,
                 fleet.as_ref(),
                 diff || output == Format::Json,
@@ -178,11 +185,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 Ok(c) => c,
                 Err(code) => return Ok(code),
             };
+            let change = &computed.change;
             match output {
                 Format::Json => println!("{}", serde_json::to_string_pretty(&change.plans)?),
                 Format::Text => print_plan(&change.plans, diff),
             }
-            std::mem::forget(change);
+            std::mem::forget(computed.change);
             Ok(ExitCode::SUCCESS)
         }
         Command::Render {
@@ -199,11 +207,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 FleetRepo::open_or_init(&repo)
             }
             .with_context(|| format!("opening {}", repo.display()))?;
-            let (change, cache) =
-                match compute_change(&paths, Some(&fleet), false, Reuse::of(full, no_cache))? {
-                    Ok(c) => c,
-                    Err(code) => return Ok(code),
-                };
+            let Computed {
+                change,
+                cache,
+                _saving,
+            } = match compute_change(&paths, Some(&fleet), false, Reuse::of(full, no_cache))? {
+                Ok(c) => c,
+                Err(code) => return Ok(code),
+            };
             let spinner = progress("committing");
             let msg = atoll_gitops::commit_message(&change.plans, message.as_deref());
             let commit = fleet.commit_edit(&change.edit, &msg)?.map(|(_, c)| c);
@@ -273,49 +284,51 @@ fn render_in_memory(
     paths: &[PathBuf],
     head: &HeadState,
 ) -> Result<(Model, atoll_engine::Output), ExitCode> {
-    render_with(paths, head, None)
+    let model = load(paths, None)?;
+    let out = render_loaded(&model, head, None)?;
+    Ok((model, out))
 }
 
-/// [`render_in_memory`], taking unchanged files and clusters from `cache` and keeping what it
-/// computed there.
-fn render_with(
+/// Loads and validates the declarations, taking unchanged files from `cache` (with the last
+/// render's memo, read meanwhile).
+fn load(paths: &[PathBuf], cache: Option<&Cache>) -> Result<Model, ExitCode> {
+    load_with_memo(paths, cache).map(|(m, _)| m)
+}
+
+fn load_with_memo(
     paths: &[PathBuf],
-    head: &HeadState,
     cache: Option<&Cache>,
-) -> Result<(Model, atoll_engine::Output), ExitCode> {
+) -> Result<(Model, Option<RenderMemo>), ExitCode> {
     let pb = progress("loading declarations");
     let (model, memo) = match cache {
         Some(c) => c.load_model(paths),
         None => (atoll_model::load_model(paths), None),
     };
-    let model = model.map_err(|d| {
-        pb.finish_and_clear();
-        report(&d)
-    })?;
+    pb.finish_and_clear();
+    let model = model.map_err(|d| report(&d))?;
     timing("load and validate declarations");
-    pb.set_message("reading upstream packages");
+    Ok((model, memo))
+}
+
+/// Fetches upstream packages and renders against `head`, recalling what `memo` remembers.
+fn render_loaded(
+    model: &Model,
+    head: &HeadState,
+    memo: Option<&RenderMemo>,
+) -> Result<atoll_engine::Output, ExitCode> {
+    let pb = progress("reading upstream packages");
     let upstreams =
-        atoll_pipeline::fetch_upstreams(&model, &atoll_pipeline::file_base).map_err(|e| {
+        atoll_pipeline::fetch_upstreams(model, &atoll_pipeline::file_base).map_err(|e| {
             pb.finish_and_clear();
             eprintln!("error: {e}");
             eprintln!("nothing was written");
             ExitCode::from(1)
         })?;
     pb.set_message(format!("rendering {} clusters", model.clusters.len()));
-    let out = atoll_pipeline::render(&model, head, &upstreams, memo.as_ref());
+    let out = atoll_pipeline::render(model, head, &upstreams, memo);
     pb.finish_and_clear();
     timing("render");
-    match out {
-        Ok(o) => {
-            if let Some(c) = cache
-                && memo.as_ref() != Some(&o.memo)
-            {
-                c.save_memo(&o.memo);
-            }
-            Ok((model, o))
-        }
-        Err(d) => Err(report(&d)),
-    }
+    out.map_err(|d| report(&d))
 }
 
 /// How much of the cache a run uses.
@@ -339,6 +352,14 @@ impl Reuse {
     }
 }
 
+/// A render: the change, the cache it used, and the cache write still under way (finished
+/// when this is dropped).
+struct Computed {
+    change: Change,
+    cache: Option<Cache>,
+    _saving: Option<atoll_pipeline::cache::Saving>,
+}
+
 /// Renders against HEAD: clusters whose inputs are unchanged since the last render are not
 /// rendered again, and their files in the repository are not read.
 fn compute_change(
@@ -346,24 +367,34 @@ fn compute_change(
     fleet: Option<&FleetRepo>,
     with_diff: bool,
     reuse: Reuse,
-) -> Result<Result<(Change, Option<Cache>), ExitCode>> {
-    let full = reuse == Reuse::WriteOnly;
+) -> Result<Result<Computed, ExitCode>> {
     let cache = fleet
         .filter(|_| reuse != Reuse::Nothing)
         .map(|f| Cache::open(f.git_dir()));
+    let reading = cache.as_ref().filter(|_| reuse == Reuse::All);
     let commit = match fleet {
         Some(f) => f.head()?.map(|(c, _)| c.to_string()),
         None => None,
     };
-    let cached = match (&cache, &commit) {
-        (Some(c), Some(id)) if !full => c.head(id),
-        _ => None,
+    // HEAD's state is read from the cache while the declarations load.
+    let (cached_head, loaded) = std::thread::scope(|s| {
+        let head = s.spawn(|| {
+            reading
+                .zip(commit.as_deref())
+                .and_then(|(c, id)| c.head(id))
+        });
+        let loaded = load_with_memo(paths, reading);
+        (head.join().expect("reading the cached HEAD state"), loaded)
+    });
+    let (model, memo) = match loaded {
+        Ok(l) => l,
+        Err(code) => return Ok(Err(code)),
     };
-    let head = match cached {
+    let head = match cached_head {
         Some(h) => h,
-        None => match HeadState::read(fleet, full) {
+        None => match HeadState::read(fleet, reuse == Reuse::WriteOnly) {
             Ok(h) => {
-                if let (Some(c), Some(id), false) = (&cache, &commit, full) {
+                if let (Some(c), Some(id), Reuse::All) = (&cache, &commit, reuse) {
                     c.save_head(id, &h);
                 }
                 h
@@ -375,29 +406,29 @@ fn compute_change(
         },
     };
     timing("read HEAD state");
-    let rendered = if full {
-        // Nothing is read from the cache, but the memo is kept for the next run.
-        render_with(paths, &head, None).inspect(|(_, out)| {
-            if let Some(c) = &cache {
-                c.save_memo(&out.memo);
-            }
-        })
-    } else {
-        render_with(paths, &head, cache.as_ref())
-    };
-    let out = match rendered {
-        Ok((model, out)) => {
-            // The process ends soon: freeing a 10,000-cluster model one allocation at a time
-            // would cost more than the change itself.
-            std::mem::forget(model);
-            out
-        }
+    let mut out = match render_loaded(&model, &head, memo.as_ref()) {
+        Ok(out) => out,
         Err(code) => return Ok(Err(code)),
     };
+    // The process ends soon: freeing a 10,000-cluster model one allocation at a time would
+    // cost more than the change itself.
+    std::mem::forget(model);
+    // The memo is written while the plan is made and printed.
+    let saving = match &cache {
+        Some(c) if memo.as_ref() != Some(&out.memo) => {
+            Some(c.save_memo_in_background(std::mem::take(&mut out.memo)))
+        }
+        _ => None,
+    };
+    std::mem::forget(memo);
     let change = atoll_pipeline::change(&head, out, fleet, with_diff)?;
     std::mem::forget(head);
     timing("plan");
-    Ok(Ok((change, cache)))
+    Ok(Ok(Computed {
+        change,
+        cache,
+        _saving: saving,
+    }))
 }
 
 /// With `ATOLL_TIMINGS` set, prints how long each phase took (to stderr), to say where the

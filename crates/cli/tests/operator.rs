@@ -233,6 +233,18 @@ fn converged(env: &Env, expect: usize) -> Result<(), String> {
             ));
         }
     }
+    // Applications too: a TargetPolicy or Team observed in a later pass than the Clusters
+    // places more of them, in a later commit.
+    let apps = env.json(&["get", "applications.atoll.dev", "-A"]);
+    for a in apps["items"].as_array().unwrap() {
+        let name = a["metadata"]["name"].as_str().unwrap();
+        if !is_true(a, "Ready") || a["status"]["commit"] != head.as_str() {
+            return Err(format!(
+                "Application {name} not Ready at HEAD: {}",
+                a["status"]
+            ));
+        }
+    }
     let capi = env.kubectl(&["get", "clusters.cluster.x-k8s.io", "-n", MGMT, "-o", "name"]);
     let in_git = env
         .tree()

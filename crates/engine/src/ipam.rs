@@ -40,27 +40,50 @@ pub struct Exhausted {
 }
 
 /// Allocates a block for every (pool, cluster) request.
-pub fn allocate(
+pub fn allocate<P, C>(
     pools: &BTreeMap<String, PoolDef>,
-    requests: &BTreeMap<String, BTreeSet<String>>,
+    requests: &BTreeMap<P, BTreeSet<C>>,
     previous: &Allocations,
-) -> Result<Allocations, Vec<Exhausted>> {
+) -> Result<Allocations, Vec<Exhausted>>
+where
+    P: AsRef<str> + Ord,
+    C: AsRef<str> + Ord,
+{
     let mut out = Allocations::default();
     let mut errs = Vec::new();
     for (pool, clusters) in requests {
+        let pool = pool.as_ref();
         let Some(def) = pools.get(pool) else { continue };
         let prev = previous.pools.get(pool);
-        let mut used: HashSet<IpNet> = HashSet::new();
+        let mut used: HashSet<IpNet> = HashSet::with_capacity(clusters.len());
+        let fits = |block: &str, used: &mut HashSet<IpNet>| {
+            block.parse::<IpNet>().is_ok_and(|net| {
+                net.prefix_len() == def.prefix
+                    && def.cidrs.iter().any(|p| p.contains(&net))
+                    && used.insert(net)
+            })
+        };
+        // The common case at fleet scale: the same clusters ask again, and every block still
+        // fits. Then the pool's allocations are the previous ones, copied whole.
+        if let Some(p) = prev
+            && p.len() == clusters.len()
+            && p.keys()
+                .map(String::as_str)
+                .eq(clusters.iter().map(AsRef::as_ref))
+            && p.values().all(|b| fits(b, &mut used))
+        {
+            out.pools.insert(pool.to_string(), p.clone());
+            continue;
+        }
+        used.clear();
         let mut given: BTreeMap<String, String> = BTreeMap::new();
         // Keep what is still asked for and still fits the pool.
         for c in clusters {
+            let c = c.as_ref();
             if let Some(block) = prev.and_then(|p| p.get(c))
-                && let Ok(net) = block.parse::<IpNet>()
-                && net.prefix_len() == def.prefix
-                && def.cidrs.iter().any(|p| p.contains(&net))
-                && used.insert(net)
+                && fits(block, &mut used)
             {
-                given.insert(c.clone(), block.clone());
+                given.insert(c.to_string(), block.clone());
             }
         }
         // New clusters: lowest free block; one cursor per pool keeps this linear.
@@ -69,24 +92,25 @@ pub fn allocate(
             .iter()
             .flat_map(|n| n.subnets(def.prefix).into_iter().flatten());
         for c in clusters {
+            let c = c.as_ref();
             if given.contains_key(c) {
                 continue;
             }
             match candidates.by_ref().find(|n| !used.contains(n)) {
                 Some(net) => {
                     used.insert(net);
-                    given.insert(c.clone(), net.to_string());
+                    given.insert(c.to_string(), net.to_string());
                 }
                 None => errs.push(Exhausted {
-                    pool: pool.clone(),
-                    cluster: c.clone(),
+                    pool: pool.to_string(),
+                    cluster: c.to_string(),
                     prefix: def.prefix,
                     used: used.len(),
                 }),
             }
         }
         if !given.is_empty() {
-            out.pools.insert(pool.clone(), given);
+            out.pools.insert(pool.to_string(), given);
         }
     }
     if errs.is_empty() { Ok(out) } else { Err(errs) }

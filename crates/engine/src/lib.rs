@@ -60,9 +60,10 @@ pub struct Output {
     pub memo: RenderMemo,
 }
 
-/// Cluster → `team/app` placed on it; each name is one shared allocation, as a cluster
-/// receives ~50 of the same few hundred applications.
-pub type Placements = BTreeMap<String, Vec<Arc<str>>>;
+/// Cluster → `team/app` placed on it. Clusters placed alike share one list, and each name is
+/// one allocation: 10,000 clusters receive ~50 each of a few hundred applications, in a few
+/// dozen combinations.
+pub type Placements = BTreeMap<String, Arc<[Arc<str>]>>;
 
 /// Where atoll keeps its own state in the repository.
 pub const ALLOCATIONS_FILE: &str = "state/allocations.yaml";
@@ -256,7 +257,7 @@ pub fn render(inputs: &Inputs) -> Result<Output, Diagnostics> {
     }
 
     // 3. Allocate.
-    let mut requests: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut requests: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     for c in &clusters {
         let pools = [&c.memo.pods, &c.memo.services]
             .into_iter()
@@ -266,10 +267,7 @@ pub fn render(inputs: &Inputs) -> Result<Output, Diagnostics> {
             })
             .chain(&c.memo.metallb_pool);
         for p in pools {
-            requests
-                .entry(p.clone())
-                .or_default()
-                .insert(c.name.to_string());
+            requests.entry(p).or_default().insert(c.name);
         }
     }
     let pool_defs: BTreeMap<String, PoolDef> = m
@@ -440,25 +438,26 @@ pub fn render(inputs: &Inputs) -> Result<Output, Diagnostics> {
         fleet: fleet_key,
         ..Default::default()
     };
-    let mut sets: HashMap<Vec<u32>, u32> = HashMap::new();
+    // Application set → its index in the memo, and its names.
+    type Set = (u32, Arc<[Arc<str>]>);
+    let mut sets: HashMap<&[u32], Set> = HashMap::new();
     let mut placements = Placements::new();
-    for c in clusters {
-        let next = sets.len() as u32;
-        let set = *sets.entry(c.apps.clone()).or_insert(next);
-        if set == next {
+    for c in &clusters {
+        let (set, list) = sets.entry(&c.apps).or_insert_with(|| {
             memo.app_sets.push(c.apps.clone());
-        }
-        if !c.apps.is_empty() {
-            placements.insert(
-                c.name.to_string(),
+            (
+                memo.app_sets.len() as u32 - 1,
                 c.apps.iter().map(|&i| names[i as usize].clone()).collect(),
-            );
+            )
+        });
+        if !c.apps.is_empty() {
+            placements.insert(c.name.to_string(), list.clone());
         }
         memo.clusters.insert(
             c.name.to_string(),
             ClusterMemo {
-                apps: set,
-                ..c.memo
+                apps: *set,
+                ..c.memo.clone()
             },
         );
     }

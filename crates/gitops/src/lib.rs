@@ -373,12 +373,42 @@ pub fn blob_id(bytes: &[u8]) -> ObjectId {
         .expect("hashing in memory does not fail")
 }
 
-/// Folders decoded once per walk: looking up 10,000 clusters' paths must not decode the
-/// 10,000-entry `clusters/` folder 10,000 times.
+/// Folders read once per walk, and indexed once looked into often: looking up 10,000
+/// clusters' paths must not decode the 10,000-entry `clusters/` folder 10,000 times, and
+/// looking up one must not index it.
 #[derive(Default)]
-struct Dirs(
-    std::collections::HashMap<ObjectId, std::collections::HashMap<Vec<u8>, (ObjectId, bool)>>,
-);
+struct Dirs(std::collections::HashMap<ObjectId, Dir>);
+
+#[derive(Default)]
+struct Dir {
+    /// The tree object's bytes.
+    data: Vec<u8>,
+    lookups: usize,
+    index: Option<std::collections::HashMap<Vec<u8>, (ObjectId, bool)>>,
+}
+
+impl Dir {
+    fn find(&mut self, name: &[u8]) -> Result<Option<(ObjectId, bool)>, BoxErr> {
+        self.lookups += 1;
+        if self.index.is_none() && self.lookups > 8 {
+            let t = gix::objs::TreeRef::from_bytes(&self.data, gix::hash::Kind::Sha1)?;
+            self.index = Some(
+                t.entries
+                    .iter()
+                    .map(|e| (e.filename.to_vec(), (e.oid.to_owned(), e.mode.is_tree())))
+                    .collect(),
+            );
+        }
+        if let Some(index) = &self.index {
+            return Ok(index.get(name).copied());
+        }
+        let t = gix::objs::TreeRef::from_bytes(&self.data, gix::hash::Kind::Sha1)?;
+        Ok(t.entries
+            .iter()
+            .find(|e| e.filename == name)
+            .map(|e| (e.oid.to_owned(), e.mode.is_tree())))
+    }
+}
 
 impl Dirs {
     fn lookup(
@@ -392,23 +422,15 @@ impl Dirs {
             if !cur.1 {
                 return Ok(None);
             }
-            let entries = match self.0.entry(cur.0) {
+            let dir = match self.0.entry(cur.0) {
                 std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::hash_map::Entry::Vacant(v) => {
-                    let obj = repo.find_object(cur.0)?;
-                    let t = obj.into_tree();
-                    let decoded = t.decode()?;
-                    v.insert(
-                        decoded
-                            .entries
-                            .iter()
-                            .map(|e| (e.filename.to_vec(), (e.oid.to_owned(), e.mode.is_tree())))
-                            .collect(),
-                    )
-                }
+                std::collections::hash_map::Entry::Vacant(v) => v.insert(Dir {
+                    data: repo.find_object(cur.0)?.data.clone(),
+                    ..Default::default()
+                }),
             };
-            match entries.get(part.as_bytes()) {
-                Some(e) => cur = *e,
+            match dir.find(part.as_bytes())? {
+                Some(e) => cur = e,
                 None => return Ok(None),
             }
         }

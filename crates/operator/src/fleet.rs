@@ -233,7 +233,7 @@ pub async fn pass(
         }
     }
     for (cluster, apps) in &out.placements {
-        for app in apps {
+        for app in apps.iter() {
             let (team, _) = app.split_once('/').unwrap_or((app, ""));
             for key in [format!("Application/{app}"), format!("Team/{team}")] {
                 outcome

@@ -6,7 +6,9 @@
 //! Every entry is keyed by content — a file's name and text, the declarations a cluster's
 //! results came from, a commit id — and the cache lives in a folder named after the atoll
 //! build that wrote it. So an entry is never stale, only missing; deleting the folder, or a
-//! cache that cannot be read or written, costs time and nothing else.
+//! cache that cannot be read or written, costs time and nothing else. atoll's own state is
+//! kept in postcard (compact, quick to read back); declarations in JSON, as their types
+//! skip empty fields when written.
 
 use crate::HeadState;
 use atoll_engine::memo::RenderMemo;
@@ -53,29 +55,39 @@ impl Cache {
     /// What HEAD at `commit` says, if a run saw it before.
     pub fn head(&self, commit: &str) -> Option<HeadState> {
         let bytes = std::fs::read(self.dir.join("head").join(commit)).ok()?;
-        serde_json::from_slice(&bytes).ok()
+        postcard::from_bytes(&bytes).ok()
     }
 
     /// Keeps what HEAD at `commit` says, in place of any other commit's.
     pub fn save_head(&self, commit: &str, head: &HeadState) {
         let dir = self.dir.join("head");
-        if write(&dir, commit, &serde_json::to_vec(head).expect("head state")).is_ok() {
+        if write(
+            &dir,
+            commit,
+            &postcard::to_stdvec(head).expect("head state"),
+        )
+        .is_ok()
+        {
             remove_others(&dir, &BTreeSet::from([commit.to_string()]));
         }
     }
 
     /// The last render's memo.
     pub fn memo(&self) -> Option<RenderMemo> {
-        let bytes = std::fs::read(self.dir.join("memo.json")).ok()?;
-        serde_json::from_slice(&bytes).ok()
+        let bytes = std::fs::read(self.dir.join("memo")).ok()?;
+        postcard::from_bytes(&bytes).ok()
+    }
+
+    /// [`save_memo`](Cache::save_memo) on another thread; done when the result is dropped.
+    pub fn save_memo_in_background(&self, memo: RenderMemo) -> Saving {
+        let cache = Cache {
+            dir: self.dir.clone(),
+        };
+        Saving(Some(std::thread::spawn(move || cache.save_memo(&memo))))
     }
 
     pub fn save_memo(&self, memo: &RenderMemo) {
-        let _ = write(
-            &self.dir,
-            "memo.json",
-            &serde_json::to_vec(memo).expect("memo"),
-        );
+        let _ = write(&self.dir, "memo", &postcard::to_stdvec(memo).expect("memo"));
     }
 
     /// Keeps newly parsed files, and forgets files no longer read (`digests` are all of this
@@ -89,6 +101,17 @@ impl Cache {
             let _ = write(&dir, digest, bytes);
         }
         remove_others(&dir, &digests.iter().cloned().collect());
+    }
+}
+
+/// A cache write under way; dropping it waits for it to finish.
+pub struct Saving(Option<std::thread::JoinHandle<()>>);
+
+impl Drop for Saving {
+    fn drop(&mut self) {
+        if let Some(h) = self.0.take() {
+            let _ = h.join();
+        }
     }
 }
 

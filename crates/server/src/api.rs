@@ -960,7 +960,7 @@ async fn placements(
                 .placements
                 .get(&c)
                 .into_iter()
-                .flatten()
+                .flat_map(|a| a.iter())
                 .filter(|a| visible(a))
                 .map(|a| json!({"application": &**a, "revision": view.revisions.get(&**a)}))
                 .collect();
@@ -998,11 +998,11 @@ fn inventory_counts(state: &State, objects: &[atoll_inventory::Stored]) -> Value
     for (prov, _) in view.clusters.values() {
         *by_provider.entry(prov.clone()).or_default() += 1;
     }
-    let placements: usize = view.placements.values().map(Vec::len).sum();
+    let placements: usize = view.placements.values().map(|a| a.len()).sum();
     let components: usize = view
         .placements
         .values()
-        .flatten()
+        .flat_map(|a| a.iter())
         .map(|a| view.components.get(&**a).copied().unwrap_or(0))
         .sum();
     json!({

@@ -324,7 +324,7 @@ pub fn placements_by_app(
 ) -> BTreeMap<String, BTreeSet<String>> {
     let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for (c, apps) in placements {
-        for a in apps {
+        for a in apps.iter() {
             out.entry(a.to_string()).or_default().insert(c.clone());
         }
     }
