@@ -444,20 +444,7 @@ fn lookup(
     tree: ObjectId,
     path: &str,
 ) -> Result<Option<(ObjectId, bool)>, BoxErr> {
-    let mut cur = (tree, true);
-    for part in path.split('/').filter(|p| !p.is_empty()) {
-        if !cur.1 {
-            return Ok(None);
-        }
-        let obj = repo.find_object(cur.0)?;
-        let t = obj.into_tree();
-        let decoded = t.decode()?;
-        match decoded.entries.iter().find(|e| e.filename == part) {
-            Some(e) => cur = (e.oid.to_owned(), e.mode.is_tree()),
-            None => return Ok(None),
-        }
-    }
-    Ok(Some(cur))
+    Dirs::default().lookup(repo, tree, path)
 }
 
 /// A change to a tree: each path in `replace` — a folder ending in `/`, or a file — loses what
