@@ -4,8 +4,9 @@
 //! the previous IP allocations and the upstream packages it read; the engine returns every file
 //! of the repository (paths relative to its root) and the new allocations.
 //!
-//! Steps: resolve each cluster's effective spec (with provenance) → place applications →
-//! allocate pod/service/load-balancer ranges → render per cluster (in parallel).
+//! Steps: resolve each cluster's effective spec (with provenance) and place applications on it
+//! (or recall both from the previous render's [`memo`]) → allocate pod/service/load-balancer
+//! ranges → render, in parallel, the clusters whose input digest changed.
 
 pub mod capi;
 pub mod delivery;
@@ -256,7 +257,7 @@ pub fn render(inputs: &Inputs) -> Result<Output, Diagnostics> {
         }
     }
 
-    // 3. Allocate.
+    // 2. Allocate.
     let mut requests: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     for c in &clusters {
         let pools = [&c.memo.pods, &c.memo.services]
@@ -369,7 +370,7 @@ pub fn render(inputs: &Inputs) -> Result<Output, Diagnostics> {
         return Err(Diagnostics(diags));
     }
 
-    // 4. Render each cluster whose inputs changed since the last render.
+    // 3. Render each cluster whose inputs changed since the last render.
     let interner = Interner::default();
     let per_cluster: Vec<(String, String, Option<InternedFiles>)> = clusters
         .par_iter()
