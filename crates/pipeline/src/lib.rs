@@ -170,7 +170,11 @@ pub fn change(
     let unchanged: BTreeSet<&str> = edit
         .files
         .par_iter()
-        .filter(|(p, b)| old_ids.get(p.as_str()) == Some(&atoll_gitops::blob_id(b)))
+        .filter(|(p, b)| {
+            old_ids
+                .get(p.as_str())
+                .is_some_and(|id| *id == atoll_gitops::blob_id(b))
+        })
         .map(|(p, _)| p.as_str())
         .collect();
     let changed_ids: BTreeMap<String, _> = old_ids
