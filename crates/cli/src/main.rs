@@ -284,17 +284,13 @@ fn render_in_memory(
     paths: &[PathBuf],
     head: &HeadState,
 ) -> Result<(Model, atoll_engine::Output), ExitCode> {
-    let model = load(paths, None)?;
+    let (model, _) = load_with_memo(paths, None)?;
     let out = render_loaded(&model, head, None)?;
     Ok((model, out))
 }
 
 /// Loads and validates the declarations, taking unchanged files from `cache` (with the last
 /// render's memo, read meanwhile).
-fn load(paths: &[PathBuf], cache: Option<&Cache>) -> Result<Model, ExitCode> {
-    load_with_memo(paths, cache).map(|(m, _)| m)
-}
-
 fn load_with_memo(
     paths: &[PathBuf],
     cache: Option<&Cache>,
