@@ -98,7 +98,9 @@ pub fn run_one(
 
     let atoll = |args: &[&str]| -> Result<crate::measure::Run, crate::Error> {
         let mut c = Command::new(&s.atoll);
-        c.args(args).env("SOURCE_DATE_EPOCH", "1700000000");
+        c.args(args)
+            .env("SOURCE_DATE_EPOCH", "1700000000")
+            .env("ATOLL_UPSTREAM_ROOTS", &dir);
         let out = run(&mut c)?;
         if !out.output.status.success() {
             return Err(crate::Error::Failed(format!(

@@ -39,6 +39,8 @@ enum Command {
         /// YAML files or folders.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
+        #[command(flatten)]
+        sources: SourceArgs,
     },
     /// Show, per cluster, what a render would change in the repository, without writing.
     Plan {
@@ -56,6 +58,8 @@ enum Command {
         /// Neither read nor write the cache in the repository's Git directory.
         #[arg(long)]
         no_cache: bool,
+        #[command(flatten)]
+        sources: SourceArgs,
     },
     /// Render the fleet and commit it to the repository (created if missing).
     Render {
@@ -77,6 +81,8 @@ enum Command {
         /// Neither read nor write the cache in the repository's Git directory.
         #[arg(long)]
         no_cache: bool,
+        #[command(flatten)]
+        sources: SourceArgs,
     },
     /// Generate benchmark fleets and measure atoll on them.
     #[command(subcommand)]
@@ -97,6 +103,38 @@ enum Command {
     /// API tokens for `atoll serve`.
     #[command(subcommand)]
     Token(serve::TokenCommand),
+}
+
+/// Where upstream packages may be read from.
+#[derive(clap::Args, Clone)]
+struct SourceArgs {
+    /// A folder under which local upstream package repositories may be read (repeatable, or
+    /// `:`-separated in ATOLL_UPSTREAM_ROOTS). Default: the current folder and the folders of
+    /// the declarations given.
+    #[arg(
+        long = "upstream-root",
+        value_name = "DIR",
+        env = "ATOLL_UPSTREAM_ROOTS",
+        value_delimiter = ':'
+    )]
+    upstream_roots: Vec<PathBuf>,
+}
+
+impl SourceArgs {
+    fn roots(&self, paths: &[PathBuf]) -> Vec<PathBuf> {
+        if !self.upstream_roots.is_empty() {
+            return self.upstream_roots.clone();
+        }
+        let mut roots = vec![PathBuf::from(".")];
+        for p in paths {
+            roots.push(if p.is_dir() {
+                p.clone()
+            } else {
+                p.parent().map(PathBuf::from).unwrap_or_else(|| ".".into())
+            });
+        }
+        roots
+    }
 }
 
 #[derive(Subcommand)]
@@ -152,8 +190,9 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<ExitCode> {
     timing("start");
     match cli.command {
-        Command::Validate { paths } => {
-            let (model, out) = match render_in_memory(&paths, &HeadState::default()) {
+        Command::Validate { paths, sources } => {
+            let roots = sources.roots(&paths);
+            let (model, out) = match render_in_memory(&paths, &HeadState::default(), roots) {
                 Ok(v) => v,
                 Err(code) => return Ok(code),
             };
@@ -174,6 +213,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             output,
             diff,
             no_cache,
+            sources,
         } => {
             let fleet = FleetRepo::open_if_exists(&repo)?;
             let computed = match compute_change(
@@ -181,6 +221,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 fleet.as_ref(),
                 diff || output == Format::Json,
                 Reuse::of(false, no_cache),
+                sources.roots(&paths),
             )? {
                 Ok(c) => c,
                 Err(code) => return Ok(code),
@@ -200,6 +241,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             bare,
             full,
             no_cache,
+            sources,
         } => {
             let fleet = if bare {
                 FleetRepo::open_or_init_bare(&repo)
@@ -211,7 +253,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 change,
                 cache,
                 _saving,
-            } = match compute_change(&paths, Some(&fleet), false, Reuse::of(full, no_cache))? {
+            } = match compute_change(
+                &paths,
+                Some(&fleet),
+                false,
+                Reuse::of(full, no_cache),
+                sources.roots(&paths),
+            )? {
                 Ok(c) => c,
                 Err(code) => return Ok(code),
             };
@@ -283,9 +331,10 @@ fn report(d: &atoll_model::Diagnostics) -> ExitCode {
 fn render_in_memory(
     paths: &[PathBuf],
     head: &HeadState,
+    roots: Vec<PathBuf>,
 ) -> Result<(Model, atoll_engine::Output), ExitCode> {
     let (model, _) = load_with_memo(paths, None)?;
-    let out = render_loaded(&model, head, None)?;
+    let out = render_loaded(&model, head, None, roots)?;
     Ok((model, out))
 }
 
@@ -311,15 +360,16 @@ fn render_loaded(
     model: &Model,
     head: &HeadState,
     memo: Option<&RenderMemo>,
+    roots: Vec<PathBuf>,
 ) -> Result<atoll_engine::Output, ExitCode> {
     let pb = progress("reading upstream packages");
-    let upstreams =
-        atoll_pipeline::fetch_upstreams(model, &atoll_pipeline::file_base).map_err(|e| {
-            pb.finish_and_clear();
-            eprintln!("error: {e}");
-            eprintln!("nothing was written");
-            ExitCode::from(1)
-        })?;
+    let sources = atoll_pipeline::UpstreamSources::files(roots);
+    let upstreams = atoll_pipeline::fetch_upstreams(model, &sources).map_err(|e| {
+        pb.finish_and_clear();
+        eprintln!("error: {e}");
+        eprintln!("1 error(s); nothing was written");
+        ExitCode::from(1)
+    })?;
     pb.set_message(format!("rendering {} clusters", model.clusters.len()));
     let out = atoll_pipeline::render(model, head, &upstreams, memo);
     pb.finish_and_clear();
@@ -363,6 +413,7 @@ fn compute_change(
     fleet: Option<&FleetRepo>,
     with_diff: bool,
     reuse: Reuse,
+    roots: Vec<PathBuf>,
 ) -> Result<Result<Computed, ExitCode>> {
     let cache = fleet
         .filter(|_| reuse != Reuse::Nothing)
@@ -402,7 +453,7 @@ fn compute_change(
         },
     };
     timing("read HEAD state");
-    let mut out = match render_loaded(&model, &head, memo.as_ref()) {
+    let mut out = match render_loaded(&model, &head, memo.as_ref(), roots) {
         Ok(out) => out,
         Err(code) => return Ok(Err(code)),
     };

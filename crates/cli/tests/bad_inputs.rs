@@ -177,7 +177,7 @@ fn cases() -> Vec<Case> {
         case(
             "invalid name",
             &format!("{H}kind: Team\nmetadata: {{name: Web_Team}}\n"),
-            "`Web_Team` is not a valid name",
+            "`Web_Team` is not a valid DNS label",
             "case.yaml:3:",
         ),
         case(
@@ -255,7 +255,7 @@ fn cases() -> Vec<Case> {
             &format!(
                 "{H}kind: TargetPolicy\nmetadata: {{name: p2, namespace: shop}}\nspec:\n  appSelector: {{}}\n  clusterSelector:\n    matchExpressions:\n      - {{key: region, operator: Has}}\n"
             ),
-            "unknown operator `Has`, expected In, NotIn, Exists or DoesNotExist",
+            "`Has` is not a valid label selector operator: expected In, NotIn, Exists or DoesNotExist",
             "case.yaml:8:",
         ),
         case(
@@ -497,9 +497,9 @@ fn all_errors_are_reported_at_once() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("catalog `nope`")
-            && err.contains("`Bad` is not a valid name")
+            && err.contains("`Bad` is not a valid DNS label")
             && err.contains("team `ghost`"),
         "{err}"
     );
-    assert!(err.contains("4 error(s); nothing was written"), "{err}");
+    assert!(err.contains("3 error(s); nothing was written"), "{err}");
 }

@@ -31,6 +31,13 @@ fn incremental_render_equals_full_render_after_every_kind_of_change() {
     let d = decl.to_str().unwrap();
     let repo = tmp.path().join("incremental");
     let r = repo.to_str().unwrap();
+    // The generated fleet's upstream catalog lies beside its declarations.
+    let upstream_root = tmp.path().to_str().unwrap().to_string();
+    let atoll = |args: &[&str]| {
+        let mut a = args.to_vec();
+        a.extend(["--upstream-root", upstream_root.as_str()]);
+        atoll(&a)
+    };
     ok(&atoll(&["render", d, "--repo", r]));
     let cache = repo.join(".git/atoll-cache");
     assert!(cache.is_dir(), "no cache written in {}", cache.display());

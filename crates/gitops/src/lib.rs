@@ -10,6 +10,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 mod pack;
+mod path;
+
+pub use path::{OWNED_ROOTS, PathError, RepoPath, check_name};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GitError {
@@ -23,6 +26,17 @@ pub enum GitError {
         dir: String,
         rev: String,
     },
+    /// An upstream package holds an entry atoll refuses to copy.
+    #[error("upstream {repo} at {rev}: entry `{entry}` refused: {why}")]
+    Unsafe {
+        repo: String,
+        rev: String,
+        entry: String,
+        why: String,
+    },
+    /// A path atoll was asked to write is not safe.
+    #[error("{0}")]
+    Path(#[from] PathError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
@@ -203,6 +217,17 @@ impl FleetRepo {
         edit: &TreeEdit,
         message: &str,
     ) -> Result<Option<(ObjectId, ObjectId)>, GitError> {
+        edit.check_owned()?;
+        self.commit_edit_anywhere(edit, message)
+    }
+
+    /// [`FleetRepo::commit_edit`] without the limit to atoll's own folders (for repositories
+    /// that are not fleet repositories: test upstreams, benchmark catalogs).
+    fn commit_edit_anywhere(
+        &self,
+        edit: &TreeEdit,
+        message: &str,
+    ) -> Result<Option<(ObjectId, ObjectId)>, GitError> {
         let head = self.head()?;
         let tree = edit
             .write(&self.repo, head.map(|(_, t)| t))
@@ -235,27 +260,29 @@ impl FleetRepo {
     }
 
     /// Brings a work tree (if any) in line with an edit: the edited paths only, then the index.
+    /// Paths are [`RepoPath`]s, and a symbolic link met on the way (a work tree can hold
+    /// anything) is replaced, never followed: nothing is written outside the work tree.
     fn checkout_edit(&self, tree: ObjectId, edit: &TreeEdit) -> Result<(), GitError> {
         let Some(work) = self.repo.workdir() else {
             return Ok(());
         };
         let work = work.to_path_buf();
         for key in &edit.replace {
-            // A key names a folder or a file; what stands there goes either way.
-            let p = work.join(key.trim_end_matches('/'));
-            if p.is_dir() {
-                std::fs::remove_dir_all(&p)?;
-            } else if p.is_file() {
-                std::fs::remove_file(&p)?;
+            if key.is_empty() {
+                continue;
             }
+            let p = RepoPath::new(key)?.under(&work);
+            remove_any(&p)?;
         }
         for (rel, bytes) in &edit.files {
-            let p = work.join(rel);
-            if let Some(parent) = p.parent() {
-                std::fs::create_dir_all(parent)?;
-            }
-            std::fs::write(&p, bytes)?;
+            let rel = RepoPath::new(rel)?;
+            write_file_in(&work, &rel, bytes)?;
         }
+        self.write_index(tree)
+    }
+
+    /// Makes the index say `tree` (what a checkout of it would stage).
+    fn write_index(&self, tree: ObjectId) -> Result<(), GitError> {
         let mut index = self
             .repo
             .index_from_tree(&tree)
@@ -297,7 +324,7 @@ impl FleetRepo {
             .iter()
             .map(|(p, b)| (p.clone(), std::sync::Arc::<[u8]>::from(b.as_slice())))
             .collect();
-        Ok(self.commit_edit(&edit, message)?.map(|(_, c)| c))
+        Ok(self.commit_edit_anywhere(&edit, message)?.map(|(_, c)| c))
     }
 
     /// Points the lightweight tag `name` at HEAD (moving it if it exists).
@@ -310,6 +337,42 @@ impl FleetRepo {
             .map_err(|e| err(&self.path, e))?;
         Ok(())
     }
+}
+
+/// Removes whatever stands at `p` (file, folder or symbolic link, which is not followed).
+fn remove_any(p: &Path) -> std::io::Result<()> {
+    match std::fs::symlink_metadata(p) {
+        Ok(m) if m.is_dir() => std::fs::remove_dir_all(p),
+        Ok(_) => std::fs::remove_file(p),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Writes `bytes` at `rel` under `root`, creating folders on the way; a symbolic link or a
+/// file standing where a folder (or the file) goes is removed first, so the write can never
+/// be redirected outside `root`.
+fn write_file_in(root: &Path, rel: &RepoPath, bytes: &[u8]) -> std::io::Result<()> {
+    let mut dir = root.to_path_buf();
+    let parts: Vec<&str> = rel.as_str().split('/').collect();
+    let (file, dirs) = parts.split_last().expect("a path has a name");
+    for d in dirs {
+        dir.push(d);
+        match std::fs::symlink_metadata(&dir) {
+            Ok(m) if m.is_dir() => continue,
+            Ok(_) => std::fs::remove_file(&dir)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        std::fs::create_dir(&dir)?;
+    }
+    let target = dir.join(file);
+    if let Ok(m) = std::fs::symlink_metadata(&target)
+        && !m.is_file()
+    {
+        remove_any(&target)?;
+    }
+    std::fs::write(&target, bytes)
 }
 
 /// Commit time: `SOURCE_DATE_EPOCH` when set (reproducible commits), else now.
@@ -458,6 +521,14 @@ pub struct TreeEdit {
 }
 
 impl TreeEdit {
+    /// Every path is a [`RepoPath`] under atoll's own folders ([`OWNED_ROOTS`]).
+    pub fn check_owned(&self) -> Result<(), PathError> {
+        for p in self.replace.iter().chain(self.files.keys()) {
+            RepoPath::owned(p)?;
+        }
+        Ok(())
+    }
+
     /// Applies the edit to `base` (none: an empty tree) and writes the trees and blobs it
     /// needs. Identical blobs are hashed and written once.
     fn write(&self, repo: &gix::Repository, base: Option<ObjectId>) -> Result<ObjectId, BoxErr> {
@@ -473,6 +544,9 @@ impl TreeEdit {
         }
         let mut root = Node::default();
         for key in &self.replace {
+            if !key.is_empty() {
+                RepoPath::new(key)?;
+            }
             let parts: Vec<&str> = key.trim_end_matches('/').split('/').collect();
             if key.ends_with('/') || key.is_empty() {
                 node(&mut root, &parts).cleared = true;
@@ -491,6 +565,7 @@ impl TreeEdit {
             if !inside {
                 return Err(format!("{path} lies outside the edited paths").into());
             }
+            RepoPath::new(path)?;
             let parts: Vec<&str> = path.split('/').collect();
             let (file, dirs) = parts.split_last().expect("non-empty");
             node(&mut root, dirs).files.insert(file, bytes);
@@ -628,10 +703,24 @@ impl TreeEdit {
     }
 }
 
+/// Bounds on one upstream package: it is copied into every cluster it is placed on.
+pub const MAX_PACKAGE_FILES: usize = 10_000;
+/// See [`MAX_PACKAGE_FILES`].
+pub const MAX_PACKAGE_BYTES: usize = 64 << 20;
+/// Symbolic links followed in a row inside a package before giving up.
+const MAX_LINK_HOPS: usize = 8;
+
 /// Reads the directory `dir` of the repository at `repo_path` at `rev` (tag, branch or commit).
 /// Returns the commit it resolved to and the files, relative to `dir`.
+///
+/// The upstream is hostile until checked: every entry name on the way is a [`check_name`]d
+/// name (no `..`, `.git`, empty names, `/`, NUL), submodules (gitlinks) are refused, and a
+/// symbolic link is copied as the file it points to only when that file is inside the
+/// package; anything else is an error naming the upstream, the revision and the entry.
 pub fn read_package(repo_path: &Path, dir: &str, rev: &str) -> Result<(String, Files), GitError> {
-    let repo = gix::open(repo_path).map_err(|e| err(repo_path, e))?;
+    // Only objects are read: no configuration of the upstream (or of this machine) applies.
+    let repo =
+        gix::open_opts(repo_path, gix::open::Options::isolated()).map_err(|e| err(repo_path, e))?;
     let name = repo_path.display().to_string();
     let not_found = || GitError::Revision {
         repo: name.clone(),
@@ -660,21 +749,144 @@ pub fn read_package(repo_path: &Path, dir: &str, rev: &str) -> Result<(String, F
     let c = repo.find_object(commit).map_err(|_| not_found())?;
     let c = c.try_into_commit().map_err(|_| not_found())?;
     let tree = c.tree_id().map_err(|e| err(repo_path, e))?.detach();
-    let mut all = Files::new();
-    read_tree(&repo, tree, "", &mut all).map_err(|e| err(repo_path, e))?;
-    let prefix = format!("{}/", dir.trim_matches('/'));
-    let files: Files = all
-        .into_iter()
-        .filter_map(|(p, b)| p.strip_prefix(&prefix).map(|r| (r.to_string(), b)))
-        .collect();
+    let unsafe_entry = |entry: &str, why: String| GitError::Unsafe {
+        repo: name.clone(),
+        rev: rev.to_string(),
+        entry: entry.to_string(),
+        why,
+    };
+    let dir = dir.trim_matches('/');
+    let no_package = || GitError::NoPackage {
+        repo: name.clone(),
+        dir: dir.to_string(),
+        rev: rev.to_string(),
+    };
+    // The package folder itself, one checked name at a time.
+    let mut cur = tree;
+    for part in dir.split('/').filter(|p| !p.is_empty()) {
+        check_name(part.as_bytes()).map_err(|why| unsafe_entry(dir, why))?;
+        let obj = repo.find_object(cur).map_err(|e| err(repo_path, e))?;
+        let t = obj.into_tree();
+        let decoded = t.decode().map_err(|e| err(repo_path, e))?;
+        let e = decoded
+            .entries
+            .iter()
+            .find(|e| e.filename == part.as_bytes())
+            .ok_or_else(no_package)?;
+        if !e.mode.is_tree() {
+            return Err(no_package());
+        }
+        cur = e.oid.to_owned();
+    }
+    let mut files = Files::new();
+    let mut links: BTreeMap<String, String> = BTreeMap::new();
+    let mut bytes = 0usize;
+    let mut stack = vec![(cur, String::new())];
+    while let Some((id, prefix)) = stack.pop() {
+        let obj = repo.find_object(id).map_err(|e| err(repo_path, e))?;
+        let t = obj.into_tree();
+        let decoded = t.decode().map_err(|e| err(repo_path, e))?;
+        for e in decoded.entries.iter() {
+            let shown = e.filename.to_str_lossy();
+            let path = if prefix.is_empty() {
+                shown.to_string()
+            } else {
+                format!("{prefix}/{shown}")
+            };
+            let at = if dir.is_empty() {
+                path.clone()
+            } else {
+                format!("{dir}/{path}")
+            };
+            check_name(e.filename).map_err(|why| unsafe_entry(&at, why))?;
+            if e.mode.is_tree() {
+                stack.push((e.oid.to_owned(), path));
+            } else if e.mode.is_commit() {
+                return Err(unsafe_entry(
+                    &at,
+                    "a submodule (gitlink): packages are copied whole, not linked".into(),
+                ));
+            } else if e.mode.is_link() {
+                let target = repo.find_object(e.oid).map_err(|e| err(repo_path, e))?;
+                let target = String::from_utf8_lossy(&target.data).into_owned();
+                links.insert(path, target);
+            } else {
+                let blob = repo.find_object(e.oid).map_err(|e| err(repo_path, e))?;
+                bytes += blob.data.len();
+                files.insert(path, blob.data.clone());
+            }
+            if files.len() + links.len() > MAX_PACKAGE_FILES || bytes > MAX_PACKAGE_BYTES {
+                return Err(unsafe_entry(
+                    dir,
+                    format!(
+                        "the package is larger than {MAX_PACKAGE_FILES} files or {} MiB",
+                        MAX_PACKAGE_BYTES >> 20
+                    ),
+                ));
+            }
+        }
+    }
+    // A link inside the package becomes a copy of what it points to.
+    for (path, target) in &links {
+        let at = format!("{dir}/{path}");
+        let mut cur_path = path.clone();
+        let mut cur_target = target.clone();
+        let mut hops = 0;
+        let resolved = loop {
+            let resolved = resolve_link(&cur_path, &cur_target).ok_or_else(|| {
+                unsafe_entry(
+                    &at,
+                    format!("a symbolic link to `{target}`, which is outside the package"),
+                )
+            })?;
+            if let Some(b) = files.get(&resolved) {
+                break b.clone();
+            }
+            match links.get(&resolved) {
+                Some(next) if hops < MAX_LINK_HOPS => {
+                    hops += 1;
+                    cur_path = resolved;
+                    cur_target = next.clone();
+                }
+                _ => {
+                    return Err(unsafe_entry(
+                        &at,
+                        format!(
+                            "a symbolic link to `{target}`, which is not a file of the package"
+                        ),
+                    ));
+                }
+            }
+        };
+        files.insert(path.clone(), resolved);
+    }
     if files.is_empty() {
-        return Err(GitError::NoPackage {
-            repo: name,
-            dir: dir.to_string(),
-            rev: rev.to_string(),
-        });
+        return Err(no_package());
     }
     Ok((commit.to_string(), files))
+}
+
+/// Where a link at `path` pointing to `target` lands, relative to the package root; `None`
+/// when it leaves the package (or is absolute).
+fn resolve_link(path: &str, target: &str) -> Option<String> {
+    if target.starts_with('/') || target.contains('\\') || target.contains('\0') {
+        return None;
+    }
+    let mut parts: Vec<&str> = path.split('/').collect();
+    parts.pop();
+    for t in target.split('/') {
+        match t {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            name => {
+                check_name(name.as_bytes()).ok()?;
+                parts.push(name);
+            }
+        }
+    }
+    (!parts.is_empty()).then(|| parts.join("/"))
 }
 
 // ------------------------------------------------------------------ plan

@@ -132,6 +132,10 @@ pub fn expand(
             }
         };
         let cname = format!("{name}-{}", c.name);
+        if let Some(msg) = crate::names::name_problem("Cluster", &cname) {
+            diags.push(origin.error(&format!("spec.clusters[{i}].name"), msg));
+            continue;
+        }
         decls.clusters.push(Decl {
             name: cname.clone(),
             namespace: None,

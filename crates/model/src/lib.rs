@@ -6,6 +6,7 @@
 
 pub mod convert;
 pub mod load;
+pub mod names;
 pub mod parsed;
 pub mod selector;
 pub mod tosca;

@@ -221,6 +221,18 @@ pub fn yaml_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Diagnostic> {
 }
 
 fn walk(p: &Path, out: &mut Vec<PathBuf>, explicit: bool) -> Result<(), Diagnostic> {
+    walk_at(p, out, explicit, 0)
+}
+
+/// Folders deeper than this are refused (a symbolic link loop would never end).
+const MAX_FOLDER_DEPTH: usize = 32;
+
+fn walk_at(
+    p: &Path,
+    out: &mut Vec<PathBuf>,
+    explicit: bool,
+    depth: usize,
+) -> Result<(), Diagnostic> {
     let io = |e: std::io::Error| Diagnostic {
         file: p.display().to_string(),
         line: 0,
@@ -241,7 +253,19 @@ fn walk(p: &Path, out: &mut Vec<PathBuf>, explicit: bool) -> Result<(), Diagnost
             if name.starts_with('.') {
                 continue;
             }
-            walk(&e, out, false)?;
+            if depth >= MAX_FOLDER_DEPTH {
+                return Err(Diagnostic {
+                    file: e.display().to_string(),
+                    line: 0,
+                    col: 0,
+                    object: String::new(),
+                    path: String::new(),
+                    message: format!(
+                        "folders nested deeper than {MAX_FOLDER_DEPTH} levels (a symbolic link loop?)"
+                    ),
+                });
+            }
+            walk_at(&e, out, false, depth + 1)?;
         }
     } else if explicit || matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
         out.push(p.to_path_buf());
@@ -304,17 +328,10 @@ pub fn load_paths_with(paths: &[PathBuf], store: Option<&dyn ParsedFiles>) -> Lo
             let mut decls = Declarations::default();
             let mut diags = Vec::new();
             let name = f.display().to_string();
-            let text = match std::fs::read_to_string(f) {
+            let text = match read_text(f, &name) {
                 Ok(t) => t,
-                Err(e) => {
-                    diags.push(Diagnostic {
-                        file: name,
-                        line: 0,
-                        col: 0,
-                        object: String::new(),
-                        path: String::new(),
-                        message: format!("cannot read: {e}"),
-                    });
+                Err(d) => {
+                    diags.push(d);
                     return (decls, diags, None, None);
                 }
             };
@@ -348,6 +365,43 @@ pub fn load_paths_with(paths: &[PathBuf], store: Option<&dyn ParsedFiles>) -> Lo
         }
     }
     out
+}
+
+/// Reads a declaration file, bounded by [`yaml::Limits`]: its size is checked before it is
+/// read, and invalid UTF-8 or a NUL is reported at its line and byte offset.
+fn read_text(path: &Path, name: &str) -> Result<String, Diagnostic> {
+    use std::io::Read;
+    let fail = |line: usize, col: usize, message: String| Diagnostic {
+        file: name.to_string(),
+        line,
+        col,
+        object: String::new(),
+        path: String::new(),
+        message,
+    };
+    let max = yaml::Limits::get().max_bytes;
+    let file = std::fs::File::open(path).map_err(|e| fail(0, 0, format!("cannot read: {e}")))?;
+    let too_big = |n: u64| {
+        fail(
+            1,
+            1,
+            format!("the file is {n} bytes; at most {max} are read (ATOLL_MAX_FILE_BYTES)"),
+        )
+    };
+    if let Ok(m) = file.metadata()
+        && m.len() > max as u64
+    {
+        return Err(too_big(m.len()));
+    }
+    let mut bytes = Vec::new();
+    file.take(max as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| fail(0, 0, format!("cannot read: {e}")))?;
+    if bytes.len() > max {
+        return Err(too_big(bytes.len() as u64));
+    }
+    yaml::text_of(&bytes).map_err(|e| fail(e.line, e.col, e.message))?;
+    Ok(String::from_utf8(bytes).expect("checked"))
 }
 
 /// Loads the documents of one YAML text, naming it `file` in errors.
@@ -445,7 +499,7 @@ fn load_doc(
         diags.push(origin.error("metadata", "missing `metadata.name`"));
         return;
     }
-    if let Some(msg) = crate::validate::dns_subdomain_problem(&name) {
+    if let Some(msg) = crate::names::name_problem(&kind, &name) {
         diags.push(origin.error("metadata.name", msg));
     }
     for key in map.keys() {

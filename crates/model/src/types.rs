@@ -85,6 +85,21 @@ pub struct FleetSpec {
     /// Namespace of the management cluster that holds the Cluster API objects. Default `atoll-system`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub management_namespace: Option<String>,
+    /// Where upstream packages may come from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstreams: Option<UpstreamSettings>,
+}
+
+/// Which upstream package repositories a fleet may read. Local repositories are allowed only
+/// under the roots the command line gives (`--upstream-root`, `--upstream-base`); remote ones
+/// only when their URL starts with one of `allowedRemotes`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpstreamSettings {
+    /// URL prefixes of remote repositories packages may come from
+    /// (`https://github.com/example/catalog`). Empty: no remote repository.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_remotes: Vec<String>,
 }
 
 /// The Git repository the agents pull from, and which agent.
@@ -723,7 +738,13 @@ pub struct LabelSelectorRequirement {
     pub key: String,
     /// In, NotIn, Exists or DoesNotExist.
     pub operator: String,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// The values for In and NotIn; none (or `null`, as Kubernetes accepts) for Exists and
+    /// DoesNotExist.
+    #[serde(
+        default,
+        deserialize_with = "crate::names::null_as_empty",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub values: Vec<String>,
 }
 

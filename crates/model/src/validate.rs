@@ -274,14 +274,6 @@ pub fn validate(decls: Declarations) -> Result<Model, Diagnostics> {
             }
         }
     }
-    for t in m.teams.values() {
-        if let Some(msg) = dns_label_problem(&t.name) {
-            d.push(t.origin.error(
-                "metadata.name",
-                format!("a team name is used as a namespace: {msg}"),
-            ));
-        }
-    }
     for ((team, _), a) in &m.applications {
         if !m.teams.contains_key(team) {
             d.push(a.origin.error(
@@ -386,7 +378,7 @@ fn member_cluster(
 ) {
     let at = format!("spec.clusters[{i}]");
     let origin = parent.nested(&format!("{at}.spec"), format!("Cluster/{}", mem.name));
-    if let Some(msg) = dns_subdomain_problem(&mem.name) {
+    if let Some(msg) = crate::names::name_problem("Cluster", &mem.name) {
         d.push(parent.error(&format!("{at}.name"), msg));
     }
     if let Some(prev) = m.clusters.get(&mem.name) {
@@ -798,6 +790,15 @@ fn check_app(m: &Model, a: &Decl<ApplicationSpec>, d: &mut Vec<Diagnostic>) {
         let at = format!("spec.components[{i}]");
         if let Some(msg) = dns_label_problem(&c.name) {
             d.push(a.origin.error(&format!("{at}.name"), msg));
+        } else if a.name.len() + c.name.len() + "--public".len() > 63 {
+            // Its Service is `<app>-<component>` and its public one `…-public`.
+            d.push(a.origin.error(
+                &format!("{at}.name"),
+                format!(
+                    "`{}-{}-public` (the component's public Service) would be longer than the 63 characters Kubernetes allows: shorten the application or component name",
+                    a.name, c.name
+                ),
+            ));
         }
         if !names.insert(&c.name) {
             d.push(a.origin.error(
@@ -892,7 +893,13 @@ fn check_upstream(u: &UpstreamPackage, o: &Origin, at: &str, d: &mut Vec<Diagnos
     if u.repo.trim().is_empty() {
         d.push(o.error(&format!("{at}.repo"), "repository must not be empty"));
     }
-    if u.package.starts_with('/') || u.package.split('/').any(|s| s == "..") {
+    if u.package.starts_with('/')
+        || u.package.split('/').any(|s| {
+            matches!(s, "." | "..")
+                || s.trim_end_matches(['.', ' ']).eq_ignore_ascii_case(".git")
+                || s.contains(['\\', '\0'])
+        })
+    {
         d.push(o.error(
             &format!("{at}.package"),
             format!(
@@ -930,25 +937,4 @@ pub fn is_k8s_version(v: &str) -> bool {
             .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
 }
 
-/// RFC 1123 subdomain (object names): lower-case alphanumerics, `-` and `.`, at most 253.
-pub fn dns_subdomain_problem(s: &str) -> Option<String> {
-    let ok =
-        !s.is_empty() && s.len() <= 253 && s.split('.').all(|l| dns_label_problem(l).is_none());
-    (!ok).then(|| format!("`{s}` is not a valid name: expected lower-case letters, digits, `-` and `.`, starting and ending with a letter or digit"))
-}
-
-/// RFC 1123 label (namespaces, component names): at most 63 of a-z, 0-9, `-`.
-pub fn dns_label_problem(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    let ok = !s.is_empty()
-        && s.len() <= 63
-        && b.iter()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
-        && b[0] != b'-'
-        && b[b.len() - 1] != b'-';
-    (!ok).then(|| {
-        format!(
-            "`{s}` is not a valid DNS label: expected at most 63 lower-case letters, digits and `-`"
-        )
-    })
-}
+pub use crate::names::{dns_label_problem, dns_subdomain_problem};

@@ -8,6 +8,79 @@
 use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 use serde_json::{Map, Number, Value};
 use std::collections::HashMap;
+use std::sync::OnceLock;
+
+/// Bounds on what one YAML text may cost to read: every input is hostile until checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest declaration file or request text, in bytes (`ATOLL_MAX_FILE_BYTES`).
+    pub max_bytes: usize,
+    /// Deepest nesting of mappings and sequences (`ATOLL_MAX_YAML_DEPTH`).
+    pub max_depth: usize,
+    /// Most nodes that aliases may copy in one text (`ATOLL_MAX_YAML_ALIAS_NODES`): a
+    /// "billion laughs" document of a few hundred bytes would otherwise expand to gigabytes.
+    pub max_alias_nodes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_bytes: 16 << 20,
+            max_depth: 64,
+            max_alias_nodes: 10_000,
+        }
+    }
+}
+
+impl Limits {
+    /// The defaults, each overridable by its environment variable.
+    pub fn get() -> Limits {
+        static LIMITS: OnceLock<Limits> = OnceLock::new();
+        *LIMITS.get_or_init(|| {
+            let d = Limits::default();
+            let env = |name: &str, default: usize| {
+                std::env::var(name)
+                    .ok()
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(default)
+            };
+            Limits {
+                max_bytes: env("ATOLL_MAX_FILE_BYTES", d.max_bytes),
+                max_depth: env("ATOLL_MAX_YAML_DEPTH", d.max_depth),
+                max_alias_nodes: env("ATOLL_MAX_YAML_ALIAS_NODES", d.max_alias_nodes),
+            }
+        })
+    }
+}
+
+/// Bytes as text: invalid UTF-8 is an error at its line and byte offset, and so is a NUL.
+pub fn text_of(bytes: &[u8]) -> Result<&str, SyntaxError> {
+    let at = |offset: usize, message: String| {
+        let before = &bytes[..offset];
+        let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+        let col = offset
+            - before
+                .iter()
+                .rposition(|b| *b == b'\n')
+                .map_or(0, |i| i + 1)
+            + 1;
+        SyntaxError { line, col, message }
+    };
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        let o = e.valid_up_to();
+        at(
+            o,
+            format!("invalid UTF-8 at byte offset {o}: YAML text must be UTF-8"),
+        )
+    })?;
+    if let Some(o) = bytes.iter().position(|b| *b == 0) {
+        return Err(at(
+            o,
+            format!("NUL byte at byte offset {o}: not allowed in YAML text"),
+        ));
+    }
+    Ok(text)
+}
 
 /// One YAML document: its value and where each field path starts.
 #[derive(Debug, Clone)]
@@ -65,14 +138,34 @@ pub fn parse_values_at(text: &str) -> Result<Vec<(Value, usize)>, SyntaxError> {
 }
 
 fn parse(text: &str, untracked: bool) -> Result<Vec<Document>, SyntaxError> {
+    let limits = Limits::get();
+    if text.len() > limits.max_bytes {
+        return Err(SyntaxError {
+            line: 1,
+            col: 1,
+            message: format!(
+                "the text is {} bytes; at most {} are read (ATOLL_MAX_FILE_BYTES)",
+                text.len(),
+                limits.max_bytes
+            ),
+        });
+    }
+    text_of(text.as_bytes())?;
     let mut parser = Parser::new_from_str(text);
+    let mut alias_nodes = 0usize;
     let mut docs = Vec::new();
     let fresh = || Builder {
         untracked,
         ..Default::default()
     };
     let mut builder = fresh();
-    let mut anchors: HashMap<usize, Value> = HashMap::new();
+    // An anchor's value and how many nodes it holds.
+    let mut anchors: HashMap<usize, (Value, usize)> = HashMap::new();
+    let at = |span: Span, message: String| SyntaxError {
+        line: span.start.line(),
+        col: span.start.col() + 1,
+        message,
+    };
     while let Some(ev) = parser.next_event() {
         let (ev, span) = ev.map_err(|e| SyntaxError {
             line: e.marker().line(),
@@ -96,6 +189,18 @@ fn parse(text: &str, untracked: bool) -> Result<Vec<Document>, SyntaxError> {
                     }
                 }
             }
+            Event::MappingStart(anchor, _) | Event::SequenceStart(anchor, _)
+                if builder.stack.len() >= limits.max_depth =>
+            {
+                let _ = anchor;
+                return Err(at(
+                    span,
+                    format!(
+                        "nested deeper than {} levels (ATOLL_MAX_YAML_DEPTH)",
+                        limits.max_depth
+                    ),
+                ));
+            }
             Event::MappingStart(anchor, _) => builder.open(Frame::map(anchor), span),
             Event::SequenceStart(anchor, _) => builder.open(Frame::seq(anchor), span),
             Event::MappingEnd | Event::SequenceEnd => {
@@ -105,7 +210,7 @@ fn parse(text: &str, untracked: bool) -> Result<Vec<Document>, SyntaxError> {
                     FrameKind::Seq(s) => Value::Array(s),
                 };
                 if frame.anchor > 0 {
-                    anchors.insert(frame.anchor, value.clone());
+                    anchors.insert(frame.anchor, (value.clone(), nodes(&value)));
                 }
                 builder.push_value(value, None)?;
             }
@@ -113,24 +218,67 @@ fn parse(text: &str, untracked: bool) -> Result<Vec<Document>, SyntaxError> {
                 let tagged_str = tag
                     .as_ref()
                     .is_some_and(|t| t.handle == "tag:yaml.org,2002:" && t.suffix == "str");
+                if text.contains('\0') {
+                    return Err(at(
+                        span,
+                        "a NUL character in a scalar is not allowed".into(),
+                    ));
+                }
                 let value = if style == ScalarStyle::Plain && !tagged_str {
                     plain_scalar(&text)
                 } else {
                     Value::String(text.into_owned())
                 };
                 if anchor > 0 {
-                    anchors.insert(anchor, value.clone());
+                    anchors.insert(anchor, (value.clone(), 1));
                 }
                 builder.push_value(value, Some(span))?;
             }
             Event::Alias(id) => {
-                let value = anchors.get(&id).cloned().unwrap_or(Value::Null);
+                let (value, n) = anchors.get(&id).cloned().unwrap_or((Value::Null, 1));
+                alias_nodes += n;
+                if alias_nodes > limits.max_alias_nodes {
+                    return Err(at(
+                        span,
+                        format!(
+                            "aliases expand to more than {} nodes (ATOLL_MAX_YAML_ALIAS_NODES): refusing what looks like an alias bomb",
+                            limits.max_alias_nodes
+                        ),
+                    ));
+                }
+                if builder.stack.len() + depth(&value) > limits.max_depth {
+                    return Err(at(
+                        span,
+                        format!(
+                            "nested deeper than {} levels (ATOLL_MAX_YAML_DEPTH)",
+                            limits.max_depth
+                        ),
+                    ));
+                }
                 builder.push_value(value, Some(span))?;
             }
             Event::StreamStart | Event::StreamEnd | Event::Nothing => {}
         }
     }
     Ok(docs)
+}
+
+/// Nodes in a value (itself included).
+fn nodes(v: &Value) -> usize {
+    match v {
+        Value::Object(m) => 1 + m.values().map(nodes).sum::<usize>(),
+        Value::Array(a) => 1 + a.iter().map(nodes).sum::<usize>(),
+        _ => 1,
+    }
+}
+
+/// Levels of mappings and sequences in a value.
+fn depth(v: &Value) -> usize {
+    match v {
+        Value::Object(m) => 1 + m.values().map(depth).max().unwrap_or(0),
+        Value::Array(a) => 1 + a.iter().map(depth).max().unwrap_or(0),
+        _ => 0,
+    }
 }
 
 #[derive(Default)]
@@ -509,6 +657,30 @@ mod tests {
         assert_eq!(parse_values(text).unwrap(), tracked);
         assert_eq!(tracked.len(), 2);
         assert!(parse_values("a: 1\na: 2\n").is_err());
+    }
+
+    #[test]
+    fn limits() {
+        // Billion laughs: nine levels of ten aliases each.
+        let mut bomb = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..9 {
+            let refs = vec![format!("*a{}", i - 1); 10].join(", ");
+            bomb.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+        }
+        let e = parse_values(&bomb).unwrap_err();
+        assert!(e.message.contains("alias bomb"), "{}", e.message);
+        assert_eq!(e.line, 4, "the first line past the budget");
+        let deep = format!("{}1{}", "[".repeat(100), "]".repeat(100));
+        let e = parse_values(&deep).unwrap_err();
+        assert!(e.message.contains("deeper than 64"), "{}", e.message);
+        let e = parse_values("a: \"x\\0y\"\n").unwrap_err();
+        assert!(e.message.contains("NUL"), "{}", e.message);
+        let e = text_of(b"a: 1\nb: \xff\n").unwrap_err();
+        assert_eq!((e.line, e.col), (2, 4));
+        assert!(e.message.contains("byte offset 8"), "{}", e.message);
+        // A few aliases are fine.
+        let v = parse_values("a: &x {k: v}\nb: *x\n").unwrap();
+        assert_eq!(v[0]["b"]["k"], "v");
     }
 
     #[test]

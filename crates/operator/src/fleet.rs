@@ -111,19 +111,12 @@ fn orient(
         let diags = match result {
             Ok(model) => {
                 let base = settings.upstream_base.clone();
-                match atoll_pipeline::fetch_upstreams(&model, &|_| base.clone()) {
-                    Err(atoll_pipeline::Error::Upstream {
-                        file,
-                        object,
-                        message,
-                    }) => vec![Diagnostic {
-                        file,
-                        line: 0,
-                        col: 0,
-                        object,
-                        path: String::new(),
-                        message,
-                    }],
+                let sources = atoll_pipeline::UpstreamSources {
+                    base: &|_| base.clone(),
+                    roots: atoll_pipeline::canonical_roots(vec![base.clone()]),
+                };
+                match atoll_pipeline::fetch_upstreams(&model, &sources) {
+                    Err(atoll_pipeline::Error::Upstream(d)) => vec![d],
                     Err(e) => return Err(e.into()),
                     Ok(upstreams) => match atoll_pipeline::render(&model, head, &upstreams, memo) {
                         Ok(out) => return Ok((model, out)),

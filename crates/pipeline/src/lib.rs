@@ -21,15 +21,10 @@ pub enum Error {
     /// The fleet repository's own state file cannot be read back.
     #[error("{file}: {message}")]
     State { file: String, message: String },
-    /// An upstream package could not be read.
-    #[error("{file}: {object}: {message}")]
-    Upstream {
-        /// Where the declaration naming the package came from.
-        file: String,
-        /// `Kind/name` of that declaration.
-        object: String,
-        message: String,
-    },
+    /// An upstream package is not allowed or could not be read: an error at the declaring
+    /// field (`spec.kpt.repo`, `spec.upstream.revision`…).
+    #[error("{0}")]
+    Upstream(atoll_model::Diagnostic),
     #[error(transparent)]
     Git(#[from] atoll_gitops::GitError),
 }
@@ -218,49 +213,143 @@ pub fn change(
     })
 }
 
+/// Where upstream packages may be read from.
+pub struct UpstreamSources<'a> {
+    /// The folder a relative repository path is resolved against, for a declaration.
+    pub base: &'a dyn Fn(&Origin) -> PathBuf,
+    /// A local repository must lie under one of these folders (after resolving `..` and
+    /// symbolic links); none: no local repository is allowed.
+    pub roots: Vec<PathBuf>,
+}
+
+impl UpstreamSources<'_> {
+    /// Relative paths against the declaring file's folder, local repositories under `roots`.
+    pub fn files(roots: Vec<PathBuf>) -> UpstreamSources<'static> {
+        UpstreamSources {
+            base: &file_base,
+            roots: canonical_roots(roots),
+        }
+    }
+}
+
+/// The roots as the file system sees them (missing ones are dropped: nothing lies under
+/// them).
+pub fn canonical_roots(roots: Vec<PathBuf>) -> Vec<PathBuf> {
+    roots
+        .into_iter()
+        .filter_map(|r| std::fs::canonicalize(r).ok())
+        .collect()
+}
+
 /// Reads every upstream package from its Git repository at its pinned revision. A relative
-/// repository path is resolved against `base(origin)` of the first declaration naming it;
-/// this build reads local repositories only.
+/// repository path is resolved against `sources.base(origin)` of the first declaration naming
+/// it. The source is checked first: a local repository must lie under one of the allowed
+/// roots, a remote URL must start with one of the Fleet's `upstreams.allowedRemotes` (and this
+/// build reads local repositories only); anything else is an error at the declaring field.
 pub fn fetch_upstreams(
     m: &Model,
-    base: &dyn Fn(&Origin) -> PathBuf,
+    sources: &UpstreamSources,
 ) -> Result<BTreeMap<UpstreamPackage, Fetched>, Error> {
-    let mut declared_in: BTreeMap<UpstreamPackage, &Origin> = BTreeMap::new();
+    let mut declared_in: BTreeMap<UpstreamPackage, (&Origin, &str)> = BTreeMap::new();
     for pv in m.package_variants.values() {
         declared_in
             .entry(pv.spec.upstream.clone())
-            .or_insert(&pv.origin);
+            .or_insert((&pv.origin, "spec.upstream"));
     }
     for a in m.applications.values() {
         if let Some(k) = &a.spec.kpt {
-            declared_in.entry(k.clone()).or_insert(&a.origin);
+            declared_in
+                .entry(k.clone())
+                .or_insert((&a.origin, "spec.kpt"));
         }
     }
+    let allowed_remotes: &[String] = m
+        .fleet
+        .upstreams
+        .as_ref()
+        .map_or(&[], |u| u.allowed_remotes.as_slice());
     let mut out = BTreeMap::new();
-    for (up, origin) in declared_in {
-        let fail = |message: String| Error::Upstream {
-            file: origin.file.to_string(),
-            object: origin.object.to_string(),
-            message,
+    for (up, (origin, at)) in declared_in {
+        let fail = |field: &str, message: String| {
+            Error::Upstream(origin.error(&format!("{at}.{field}"), message))
         };
         let repo = up.repo.strip_prefix("file://").unwrap_or(&up.repo);
         if repo.contains("://") || repo.starts_with("git@") {
-            return Err(fail(format!(
-                "upstream repository `{}` is remote; this build reads local repositories only (clone it and give its path)",
-                up.repo
-            )));
+            if !allowed_remotes
+                .iter()
+                .any(|p| !p.is_empty() && up.repo.starts_with(p.as_str()))
+            {
+                return Err(fail(
+                    "repo",
+                    format!(
+                        "remote repository `{}` is not allowed: the Fleet's spec.upstreams.allowedRemotes ({}) has no prefix of it",
+                        up.repo,
+                        if allowed_remotes.is_empty() {
+                            "empty".to_string()
+                        } else {
+                            allowed_remotes.join(", ")
+                        }
+                    ),
+                ));
+            }
+            return Err(fail(
+                "repo",
+                format!(
+                    "upstream repository `{}` is remote; this build reads local repositories only (clone it under an upstream root and give its path)",
+                    up.repo
+                ),
+            ));
         }
         let path = if Path::new(repo).is_absolute() {
             PathBuf::from(repo)
         } else {
-            base(origin).join(repo)
+            (sources.base)(origin).join(repo)
         };
-        let (commit, files) = atoll_gitops::read_package(&path, &up.package, &up.revision)
+        let real = std::fs::canonicalize(&path).map_err(|e| {
+            fail(
+                "repo",
+                format!(
+                    "upstream repository `{}` ({}): {e}",
+                    up.repo,
+                    path.display()
+                ),
+            )
+        })?;
+        if !sources.roots.iter().any(|r| real.starts_with(r)) {
+            return Err(fail(
+                "repo",
+                format!(
+                    "upstream repository `{}` ({}) is outside the allowed upstream roots ({}); allow its folder with --upstream-root (CLI) or --upstream-base (serve, operator)",
+                    up.repo,
+                    real.display(),
+                    if sources.roots.is_empty() {
+                        "none".to_string()
+                    } else {
+                        sources
+                            .roots
+                            .iter()
+                            .map(|r| r.display().to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    }
+                ),
+            ));
+        }
+        let (commit, files) = atoll_gitops::read_package(&real, &up.package, &up.revision)
             .map_err(|e| {
-                fail(format!(
-                    "reading upstream package {}/{}@{}: {e}",
-                    up.repo, up.package, up.revision
-                ))
+                let field = match &e {
+                    atoll_gitops::GitError::Revision { .. } => "revision",
+                    atoll_gitops::GitError::NoPackage { .. }
+                    | atoll_gitops::GitError::Unsafe { .. } => "package",
+                    _ => "repo",
+                };
+                fail(
+                    field,
+                    format!(
+                        "reading upstream package {}/{}@{}: {e}",
+                        up.repo, up.package, up.revision
+                    ),
+                )
             })?;
         out.insert(up, Fetched { commit, files });
     }

@@ -14,7 +14,11 @@ fn edge_fleet() -> Model {
 }
 
 fn render(m: &Model, head: &HeadState, memo: Option<&RenderMemo>) -> Output {
-    let upstreams = atoll_pipeline::fetch_upstreams(m, &atoll_pipeline::file_base).unwrap();
+    let upstreams = atoll_pipeline::fetch_upstreams(
+        m,
+        &atoll_pipeline::UpstreamSources::files(vec![std::path::PathBuf::from("/")]),
+    )
+    .unwrap();
     atoll_pipeline::render(m, head, &upstreams, memo).expect("renders")
 }
 

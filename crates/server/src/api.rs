@@ -3,9 +3,9 @@
 
 use crate::change::{self, ChangeRequest, Op};
 use crate::problem::{FieldError, Problem};
-use crate::selector::Selector;
 use crate::{State, Task, can_read, can_write, kinds::Kind};
 use atoll_inventory::{EventFilter, Principal, Role};
+use atoll_model::selector::Selector;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Path, Query, Request};
@@ -320,7 +320,7 @@ fn parse_selector(q: &ListQuery) -> Result<Selector, Problem> {
             field: "labelSelector".into(),
             line: None,
             column: None,
-            message: e,
+            message: e.0,
         });
         pr
     })

@@ -111,24 +111,17 @@ pub fn render(state: &State, model: &Model) -> Result<atoll_pipeline::Change, Pr
     let head = atoll_pipeline::HeadState::read(Some(&repo), false)
         .map_err(|e| Problem::internal(e.to_string()))?;
     let base = state.upstream_base.clone();
-    let upstreams =
-        atoll_pipeline::fetch_upstreams(model, &|_| base.clone()).map_err(|e| match e {
-            atoll_pipeline::Error::Upstream {
-                file,
-                object: _,
-                message,
-            } => Problem::invalid(
-                "an upstream package cannot be read",
-                vec![FieldError {
-                    object: file,
-                    field: String::new(),
-                    line: None,
-                    column: None,
-                    message,
-                }],
-            ),
-            other => Problem::internal(other.to_string()),
-        })?;
+    let sources = atoll_pipeline::UpstreamSources {
+        base: &|_| base.clone(),
+        roots: atoll_pipeline::canonical_roots(vec![base.clone()]),
+    };
+    let upstreams = atoll_pipeline::fetch_upstreams(model, &sources).map_err(|e| match e {
+        atoll_pipeline::Error::Upstream(d) => Problem::invalid(
+            "an upstream package is not allowed or cannot be read",
+            vec![FieldError::about_stored(d)],
+        ),
+        other => Problem::internal(other.to_string()),
+    })?;
     let t = Instant::now();
     let memo = state.memo.lock().expect("memo").take();
     let out = atoll_pipeline::render(model, &head, &upstreams, memo.as_ref()).map_err(|d| {

@@ -12,7 +12,6 @@ pub mod metrics;
 pub mod oidc;
 pub mod openapi;
 pub mod problem;
-pub mod selector;
 
 use atoll_inventory::{Principal, Role, Store};
 use atoll_model::Model;
