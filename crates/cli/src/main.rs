@@ -216,6 +216,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             sources,
         } => {
             let fleet = FleetRepo::open_if_exists(&repo)?;
+            if fleet.as_ref().is_some_and(|f| f.checkout_interrupted()) {
+                eprintln!(
+                    "note: a render was interrupted after its commit: the work tree of {} does not match HEAD yet; the next render repairs it",
+                    repo.display()
+                );
+            }
             let computed = match compute_change(
                 &paths,
                 fleet.as_ref(),
@@ -227,6 +233,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 Err(code) => return Ok(code),
             };
             let change = &computed.change;
+            report_drift(&change.drift);
             match output {
                 Format::Json => println!("{}", serde_json::to_string_pretty(&change.plans)?),
                 Format::Text => print_plan(&change.plans, diff),
@@ -249,6 +256,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 FleetRepo::open_or_init(&repo)
             }
             .with_context(|| format!("opening {}", repo.display()))?;
+            // One render at a time per repository; the second waits and says for whom.
+            let _lock = fleet.lock("atoll render", &|holder| {
+                eprintln!("waiting for the repository lock, held by {holder}")
+            })?;
+            if fleet.repair_work_tree()? {
+                eprintln!(
+                    "repaired the work tree of {} (a render was interrupted after its commit)",
+                    repo.display()
+                );
+            }
             let Computed {
                 change,
                 cache,
@@ -263,6 +280,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 Ok(c) => c,
                 Err(code) => return Ok(code),
             };
+            report_drift(&change.drift);
             let spinner = progress("committing");
             let msg = atoll_gitops::commit_message(&change.plans, message.as_deref());
             let commit = fleet.commit_edit(&change.edit, &msg)?.map(|(_, c)| c);
@@ -495,6 +513,23 @@ fn timing(phase: &str) {
         eprintln!("{:>8} ms  {phase}", "-");
     }
     *last = Some(now);
+}
+
+/// Says which files changed outside atoll since its last render (and will be put back).
+fn report_drift(drift: &[String]) {
+    if drift.is_empty() {
+        return;
+    }
+    eprintln!(
+        "drift: {} file(s) under clusters/, management/ or state/ changed since atoll's last render; rendering puts them back:",
+        drift.len()
+    );
+    for p in drift.iter().take(20) {
+        eprintln!("    {p}");
+    }
+    if drift.len() > 20 {
+        eprintln!("    … and {} more", drift.len() - 20);
+    }
 }
 
 fn print_plan(plans: &[ClusterPlan], diff: bool) {

@@ -2,15 +2,18 @@
 //! render, none when nothing changed), reads upstream packages at pinned revisions, and
 //! computes the per-cluster plan against HEAD. Written with gix; Git is never shelled out to.
 
-use gix::ObjectId;
+pub use gix::ObjectId;
 use gix::bstr::ByteSlice;
 use gix::objs::tree::{Entry, EntryKind};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+mod guard;
 mod pack;
 mod path;
+
+pub use guard::RepoLock;
 
 pub use path::{OWNED_ROOTS, PathError, RepoPath, check_name};
 
@@ -41,12 +44,16 @@ pub enum GitError {
     Io(#[from] std::io::Error),
 }
 
-fn err(path: &Path, e: impl std::fmt::Display) -> GitError {
+pub(crate) fn err(path: &Path, e: impl std::fmt::Display) -> GitError {
     GitError::Repo {
         path: path.display().to_string(),
         message: e.to_string(),
     }
 }
+
+/// The committer address of atoll's own commits: how [`FleetRepo::last_rendered`] tells
+/// them from other writers'.
+pub const ATOLL_EMAIL: &str = "atoll@localhost";
 
 /// A file tree: path → bytes.
 pub type Files = BTreeMap<String, Vec<u8>>;
@@ -179,6 +186,57 @@ impl FleetRepo {
         Ok(out)
     }
 
+    /// The newest commit on HEAD's first-parent line that atoll made (its committer is
+    /// atoll), with its tree: the last state atoll rendered. Another writer's commits on top
+    /// of it are drift. `None` when there is no such commit within `max_walk` commits.
+    pub fn last_rendered(&self, max_walk: usize) -> Result<Option<(ObjectId, ObjectId)>, GitError> {
+        let Some((mut id, _)) = self.head()? else {
+            return Ok(None);
+        };
+        for _ in 0..max_walk {
+            let obj = self.repo.find_object(id).map_err(|e| err(&self.path, e))?;
+            let c = obj.into_commit();
+            let decoded = c.decode().map_err(|e| err(&self.path, e))?;
+            let committer = decoded.committer().map_err(|e| err(&self.path, e))?;
+            if committer.email == ATOLL_EMAIL.as_bytes() {
+                return Ok(Some((id, decoded.tree())));
+            }
+            match decoded.parents().next() {
+                Some(p) => id = p,
+                None => return Ok(None),
+            }
+        }
+        Ok(None)
+    }
+
+    /// One file of a tree, if it exists.
+    pub fn file_at(&self, tree: ObjectId, path: &str) -> Result<Option<Vec<u8>>, GitError> {
+        match lookup(&self.repo, tree, path).map_err(|e| err(&self.path, e))? {
+            Some((oid, false)) => {
+                let blob = self.repo.find_object(oid).map_err(|e| err(&self.path, e))?;
+                Ok(Some(blob.data.clone()))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// The paths of files that differ between two trees (added, removed or changed), under
+    /// `roots`. Subtrees with the same id are not entered, so this costs what changed.
+    pub fn changed_paths(
+        &self,
+        old: ObjectId,
+        new: ObjectId,
+        roots: &[&str],
+    ) -> Result<Vec<String>, GitError> {
+        let mut out = Vec::new();
+        for root in roots {
+            let a = lookup(&self.repo, old, root).map_err(|e| err(&self.path, e))?;
+            let b = lookup(&self.repo, new, root).map_err(|e| err(&self.path, e))?;
+            diff_entries(&self.repo, root, a, b, &mut out).map_err(|e| err(&self.path, e))?;
+        }
+        Ok(out)
+    }
+
     /// The contents of blobs, by path.
     pub fn read_blobs(&self, ids: &BTreeMap<String, ObjectId>) -> Result<Files, GitError> {
         let mut out = Files::new();
@@ -235,12 +293,18 @@ impl FleetRepo {
         if head.is_some_and(|(_, t)| t == tree) {
             return Ok(None);
         }
+        // Killed from here to `end_checkout`, the next render finds the marker and checks
+        // the work tree out again.
+        self.begin_checkout(tree)?;
+        fault("before-commit");
         let id = self.commit_tree(tree, head.map(|(c, _)| c), message)?;
+        fault("after-commit");
         self.checkout_edit(tree, edit)?;
+        self.end_checkout()?;
         Ok(Some((tree, id)))
     }
 
-    fn commit_tree(
+    pub(crate) fn commit_tree(
         &self,
         tree: ObjectId,
         parent: Option<ObjectId>,
@@ -249,7 +313,7 @@ impl FleetRepo {
         let time = commit_time();
         let sig = gix::actor::SignatureRef {
             name: "atoll".into(),
-            email: "atoll@localhost".into(),
+            email: ATOLL_EMAIL.into(),
             time: &time,
         };
         Ok(self
@@ -271,18 +335,20 @@ impl FleetRepo {
             if key.is_empty() {
                 continue;
             }
-            let p = RepoPath::new(key)?.under(&work);
-            remove_any(&p)?;
+            remove_in(&work, &RepoPath::new(key)?)?;
         }
-        for (rel, bytes) in &edit.files {
+        for (i, (rel, bytes)) in edit.files.iter().enumerate() {
             let rel = RepoPath::new(rel)?;
             write_file_in(&work, &rel, bytes)?;
+            if i == edit.files.len() / 2 {
+                fault("mid-checkout");
+            }
         }
         self.write_index(tree)
     }
 
     /// Makes the index say `tree` (what a checkout of it would stage).
-    fn write_index(&self, tree: ObjectId) -> Result<(), GitError> {
+    pub(crate) fn write_index(&self, tree: ObjectId) -> Result<(), GitError> {
         let mut index = self
             .repo
             .index_from_tree(&tree)
@@ -339,8 +405,21 @@ impl FleetRepo {
     }
 }
 
+/// A test hook: with `ATOLL_FAULT=<point>`, the process stops dead (SIGKILL to itself) at
+/// that point of a commit, as a crash would stop it. Points: `before-commit`,
+/// `after-commit`, `mid-checkout`.
+fn fault(point: &str) {
+    if std::env::var("ATOLL_FAULT").is_ok_and(|f| f == point) {
+        // SAFETY-free: a signal to ourselves, as `kill -9` from outside would send.
+        let _ = std::process::Command::new("kill")
+            .args(["-9", &std::process::id().to_string()])
+            .status();
+        std::thread::sleep(std::time::Duration::from_secs(60));
+    }
+}
+
 /// Removes whatever stands at `p` (file, folder or symbolic link, which is not followed).
-fn remove_any(p: &Path) -> std::io::Result<()> {
+pub(crate) fn remove_any(p: &Path) -> std::io::Result<()> {
     match std::fs::symlink_metadata(p) {
         Ok(m) if m.is_dir() => std::fs::remove_dir_all(p),
         Ok(_) => std::fs::remove_file(p),
@@ -349,10 +428,28 @@ fn remove_any(p: &Path) -> std::io::Result<()> {
     }
 }
 
+/// Removes what stands at `rel` under `root`. A folder on the way that is a symbolic link
+/// (or a file) is itself removed instead, never followed: nothing outside `root` is touched.
+pub(crate) fn remove_in(root: &Path, rel: &RepoPath) -> std::io::Result<()> {
+    let mut p = root.to_path_buf();
+    let parts: Vec<&str> = rel.as_str().split('/').collect();
+    let (last, dirs) = parts.split_last().expect("a path has a name");
+    for d in dirs {
+        p.push(d);
+        match std::fs::symlink_metadata(&p) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => return std::fs::remove_file(&p),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        }
+    }
+    remove_any(&p.join(last))
+}
+
 /// Writes `bytes` at `rel` under `root`, creating folders on the way; a symbolic link or a
 /// file standing where a folder (or the file) goes is removed first, so the write can never
 /// be redirected outside `root`.
-fn write_file_in(root: &Path, rel: &RepoPath, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_file_in(root: &Path, rel: &RepoPath, bytes: &[u8]) -> std::io::Result<()> {
     let mut dir = root.to_path_buf();
     let parts: Vec<&str> = rel.as_str().split('/').collect();
     let (file, dirs) = parts.split_last().expect("a path has a name");
@@ -413,6 +510,52 @@ fn walk_blobs(
         } else if e.mode.is_blob() {
             f(path, e.oid.to_owned())?;
         }
+    }
+    Ok(())
+}
+
+/// Adds to `out` the file paths under `path` that differ between `a` and `b` (each an
+/// entry: id and whether it is a folder).
+fn diff_entries(
+    repo: &gix::Repository,
+    path: &str,
+    a: Option<(ObjectId, bool)>,
+    b: Option<(ObjectId, bool)>,
+    out: &mut Vec<String>,
+) -> Result<(), BoxErr> {
+    if a == b {
+        return Ok(());
+    }
+    let entries =
+        |e: Option<(ObjectId, bool)>| -> Result<BTreeMap<Vec<u8>, (ObjectId, bool)>, BoxErr> {
+            match e {
+                Some((id, true)) => {
+                    let obj = repo.find_object(id)?;
+                    let t = obj.into_tree();
+                    Ok(t.decode()?
+                        .entries
+                        .iter()
+                        .map(|e| (e.filename.to_vec(), (e.oid.to_owned(), e.mode.is_tree())))
+                        .collect())
+                }
+                _ => Ok(BTreeMap::new()),
+            }
+        };
+    // A file on either side is itself a changed path.
+    if matches!(a, Some((_, false))) || matches!(b, Some((_, false))) {
+        out.push(path.to_string());
+    }
+    let (ea, eb) = (entries(a)?, entries(b)?);
+    let names: BTreeSet<&Vec<u8>> = ea.keys().chain(eb.keys()).collect();
+    for name in names {
+        let child = format!("{path}/{}", name.to_str_lossy());
+        diff_entries(
+            repo,
+            &child,
+            ea.get(name).copied(),
+            eb.get(name).copied(),
+            out,
+        )?;
     }
     Ok(())
 }

@@ -38,16 +38,41 @@ pub struct HeadState {
     pub inputs: BTreeMap<String, String>,
     /// Clusters with any file in HEAD.
     pub clusters: BTreeSet<String>,
+    /// Files under atoll's folders that changed since atoll's last render (a hand edit
+    /// committed, another tool's commit): the clusters they belong to are rendered again and
+    /// the other files restored, so the next commit undoes the drift.
+    #[serde(default)]
+    pub drift: Vec<String>,
+    /// The tree of atoll's last render when HEAD has drifted from it (what the drifted
+    /// fleet-level files are restored from).
+    #[serde(default)]
+    pub rendered_tree: Option<String>,
 }
 
+/// How far back along HEAD's history atoll looks for its own last render.
+const MAX_HISTORY_WALK: usize = 1000;
+
 impl HeadState {
-    /// Reads HEAD's state files and folder listings. Without a repository, or with `full`,
-    /// every cluster is rendered again.
+    /// Reads the state of atoll's last render (HEAD's, unless other commits came on top of
+    /// it: then theirs is drift) and which clusters HEAD holds. Without a repository, or with
+    /// `full`, every cluster is rendered again.
     pub fn read(fleet: Option<&FleetRepo>, full: bool) -> Result<HeadState, Error> {
         let Some(f) = fleet else {
             return Ok(HeadState::default());
         };
-        let allocations = match f.head_file(atoll_engine::ALLOCATIONS_FILE)? {
+        let Some((head_commit, head_tree)) = f.head()? else {
+            return Ok(HeadState::default());
+        };
+        let (state_tree, drift) = match f.last_rendered(MAX_HISTORY_WALK)? {
+            Some((c, t)) if c != head_commit => (
+                t,
+                f.changed_paths(t, head_tree, &atoll_gitops::OWNED_ROOTS)?,
+            ),
+            Some((_, t)) => (t, Vec::new()),
+            // No render of atoll's in reach: HEAD is all there is to trust.
+            None => (head_tree, Vec::new()),
+        };
+        let allocations = match f.file_at(state_tree, atoll_engine::ALLOCATIONS_FILE)? {
             Some(bytes) => parse_allocations(&bytes).map_err(|message| Error::State {
                 file: atoll_engine::ALLOCATIONS_FILE.into(),
                 message,
@@ -65,16 +90,24 @@ impl HeadState {
                 clusters.insert(n.strip_suffix(".yaml").unwrap_or(&n).to_string());
             }
         }
-        let mut inputs = match f.head_file(atoll_engine::INPUTS_FILE)? {
+        let mut inputs = match f.file_at(state_tree, atoll_engine::INPUTS_FILE)? {
             Some(b) => atoll_engine::parse_inputs(&String::from_utf8_lossy(&b)),
             None => BTreeMap::new(),
         };
-        // A cluster whose folder went missing from the repository is rendered again.
-        inputs.retain(|c, _| !full && clusters.contains(c));
+        let drifted: BTreeSet<&str> = drift
+            .iter()
+            .filter_map(|p| atoll_gitops::cluster_of(p))
+            .collect();
+        // A cluster whose folder went missing from the repository, or whose files drifted,
+        // is rendered again.
+        inputs.retain(|c, _| !full && clusters.contains(c) && !drifted.contains(c.as_str()));
         Ok(HeadState {
             allocations,
             inputs,
             clusters,
+            rendered_tree: (state_tree != head_tree && !drift.is_empty())
+                .then(|| state_tree.to_string()),
+            drift,
         })
     }
 }
@@ -125,6 +158,8 @@ pub struct Change {
     pub after: HeadState,
     /// What the next render may reuse.
     pub memo: RenderMemo,
+    /// Files that drifted from atoll's last render and that this change puts back.
+    pub drift: Vec<String>,
 }
 
 /// Turns a render into a tree edit: only the clusters that changed, appeared or went away are
@@ -151,12 +186,33 @@ pub fn change(
                 edit.replace.insert(p.clone());
             }
         }
+        for p in &head.drift {
+            edit.replace.insert(p.clone());
+        }
     }
     edit.files = out
         .files
         .into_iter()
         .map(|(p, s)| (p, Arc::<[u8]>::from(s)))
         .collect();
+    // A drifted file the render did not write again (a fleet-level state file unchanged
+    // since the last render) is put back as atoll last wrote it, or removed if it never did.
+    if let (Some(f), Some(tree)) = (fleet, &head.rendered_tree) {
+        let tree = atoll_gitops::ObjectId::from_hex(tree.as_bytes()).map_err(|e| Error::State {
+            file: "HEAD".into(),
+            message: e.to_string(),
+        })?;
+        for p in &head.drift {
+            let rerendered = atoll_gitops::cluster_of(p)
+                .is_some_and(|c| out.rendered.contains(c) || !out.clusters.contains(c));
+            if !edit.files.contains_key(p)
+                && !rerendered
+                && let Some(bytes) = f.file_at(tree, p)?
+            {
+                edit.files.insert(p.clone(), Arc::from(bytes));
+            }
+        }
+    }
     let old_ids = match fleet {
         Some(f) => f.head_ids_under(edit.replace.iter().map(String::as_str))?,
         None => BTreeMap::new(),
@@ -204,12 +260,14 @@ pub fn change(
             allocations: out.allocations,
             inputs: out.inputs,
             clusters: out.clusters.clone(),
+            ..Default::default()
         },
         clusters: out.clusters,
         rendered: out.rendered,
         removed,
         placements: out.placements,
         memo: out.memo,
+        drift: head.drift.clone(),
     })
 }
 

@@ -165,3 +165,82 @@ pub fn wait_established(api: &atoll_testenv::ApiServer) {
         "CRDs established",
     );
 }
+
+/// A small valid fleet (one cluster, one team, one application placed by a policy), the
+/// base the bad-input and hostile-input cases change.
+pub const BASE_FLEET: &str = r#"apiVersion: atoll.dev/v1alpha1
+kind: IPPool
+metadata: {name: pods}
+spec: {purpose: pod, cidrs: ["10.64.0.0/14"]}
+---
+apiVersion: atoll.dev/v1alpha1
+kind: IPPool
+metadata: {name: lb}
+spec: {purpose: loadBalancer, cidrs: ["203.0.113.0/30"]}
+---
+apiVersion: atoll.dev/v1alpha1
+kind: InfrastructureProfile
+metadata: {name: infra}
+spec:
+  type: Infrastructure
+  revision: "1"
+  infrastructure: {provider: docker, bootstrap: kubeadm, kubernetesVersion: v1.34.2}
+---
+apiVersion: atoll.dev/v1alpha1
+kind: InfrastructureProfile
+metadata: {name: net}
+spec:
+  type: Network
+  revision: "1"
+  network: {cni: calico, podPool: pods, serviceCIDR: 10.96.0.0/12}
+---
+apiVersion: atoll.dev/v1alpha1
+kind: InfrastructureProfile
+metadata: {name: metallb}
+spec:
+  type: Software
+  revision: "1"
+  software: {addon: metallb, addressPool: lb}
+---
+apiVersion: atoll.dev/v1alpha1
+kind: InfrastructureProfile
+metadata: {name: nginx}
+spec:
+  type: Software
+  revision: "1"
+  software: {addon: ingress-nginx}
+---
+apiVersion: atoll.dev/v1alpha1
+kind: ClusterCatalog
+metadata: {name: small}
+spec:
+  infrastructure: {name: infra, revision: "1"}
+  network: {name: net, revision: "1"}
+  software: [{name: metallb, revision: "1"}, {name: nginx, revision: "1"}]
+---
+apiVersion: atoll.dev/v1alpha1
+kind: Team
+metadata: {name: shop}
+spec: {contributors: [shop-devs]}
+---
+apiVersion: atoll.dev/v1alpha1
+kind: Cluster
+metadata: {name: site-a, labels: {region: eu}}
+spec: {catalog: small}
+---
+apiVersion: atoll.dev/v1alpha1
+kind: Application
+metadata: {name: web, namespace: shop, labels: {app: web}}
+spec:
+  components:
+    - name: web
+      image: nginx:1.27
+      expose: [{containerPort: 8080, public: true}]
+---
+apiVersion: atoll.dev/v1alpha1
+kind: TargetPolicy
+metadata: {name: web-everywhere, namespace: shop}
+spec:
+  appSelector: {matchLabels: {app: web}}
+  clusterSelector: {matchLabels: {region: eu}}
+"#;
