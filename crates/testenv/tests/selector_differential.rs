@@ -81,9 +81,9 @@ const NOISE: &[&str] = &[
     "(", ")", ",", "!", "=", "<", ">", " ", "!=", "()", ",,", "(,)",
 ];
 
-fn text_selector(r: &mut Rng) -> String {
+fn text_selector(r: &mut Rng, used: &mut Vec<&'static str>) -> String {
     let mut s = String::new();
-    let n = r.below(4);
+    let n = if r.below(10) == 0 { 0 } else { 1 + r.below(3) };
     for i in 0..n {
         if i > 0 {
             s.push_str(r.pick(&[",", ",", ", ", " ,", ",,", ""]));
@@ -93,7 +93,9 @@ fn text_selector(r: &mut Rng) -> String {
             s.push('!');
             s.push_str(r.pick(SPACE));
         }
-        s.push_str(r.pick(KEYS));
+        let key = r.pick(KEYS);
+        used.push(key);
+        s.push_str(key);
         let op = r.pick(OPS);
         s.push_str(r.pick(SPACE));
         s.push_str(op);
@@ -120,12 +122,14 @@ fn text_selector(r: &mut Rng) -> String {
     s
 }
 
-fn structured_selector(r: &mut Rng) -> Value {
+fn structured_selector(r: &mut Rng, used: &mut Vec<&'static str>) -> Value {
     let mut sel = serde_json::Map::new();
     if r.below(2) == 0 {
         let mut ml = serde_json::Map::new();
         for _ in 0..r.below(3) {
-            ml.insert(r.pick(KEYS).into(), json!(r.pick(VALUES)));
+            let key = r.pick(KEYS);
+            used.push(key);
+            ml.insert(key.into(), json!(r.pick(VALUES)));
         }
         sel.insert("matchLabels".into(), Value::Object(ml));
     }
@@ -141,7 +145,9 @@ fn structured_selector(r: &mut Rng) -> Value {
                 "Gt",
                 "in",
             ]);
-            let mut e = json!({"key": r.pick(KEYS), "operator": op});
+            let key = r.pick(KEYS);
+            used.push(key);
+            let mut e = json!({"key": key, "operator": op});
             match r.below(4) {
                 0 => e["values"] = Value::Null,
                 1 => e["values"] = json!([]),
@@ -158,11 +164,19 @@ fn structured_selector(r: &mut Rng) -> Value {
     Value::Object(sel)
 }
 
-fn label_sets(r: &mut Rng) -> Vec<BTreeMap<String, String>> {
-    (0..6)
+/// Label sets over mostly the keys the selector uses, so that matching is exercised.
+fn label_sets(r: &mut Rng, used: &[&str]) -> Vec<BTreeMap<String, String>> {
+    (0..8)
         .map(|_| {
             (0..r.below(4))
-                .map(|_| (r.pick(KEYS).to_string(), r.pick(VALUES).to_string()))
+                .map(|_| {
+                    let key = if !used.is_empty() && r.below(4) != 0 {
+                        r.pick(used)
+                    } else {
+                        r.pick(KEYS)
+                    };
+                    (key.to_string(), r.pick(VALUES).to_string())
+                })
                 .collect()
         })
         .collect()
@@ -195,19 +209,21 @@ fn selectors_agree_with_kubernetes() {
         "a notin(b,,c)",
         long_prefix.as_str(),
     ] {
-        cases.push((json!({ "text": text }), label_sets(&mut rng)));
+        let used: Vec<&str> = KEYS.iter().copied().filter(|k| text.contains(k)).collect();
+        cases.push((json!({ "text": text }), label_sets(&mut rng, &used)));
     }
     cases.push((
         json!({"selector": {"matchExpressions": [{"key": "a", "operator": "Exists", "values": null}]}}),
-        label_sets(&mut rng),
+        label_sets(&mut rng, &["a"]),
     ));
     for i in 0..12_000 {
+        let mut used = Vec::new();
         let req = if i % 4 == 3 {
-            json!({ "selector": structured_selector(&mut rng) })
+            json!({ "selector": structured_selector(&mut rng, &mut used) })
         } else {
-            json!({ "text": text_selector(&mut rng) })
+            json!({ "text": text_selector(&mut rng, &mut used) })
         };
-        cases.push((req, label_sets(&mut rng)));
+        cases.push((req, label_sets(&mut rng, &used)));
     }
 
     let mut child = Command::new(bin.join("selector-check"))
@@ -234,6 +250,7 @@ fn selectors_agree_with_kubernetes() {
     assert_eq!(answers.len(), cases.len());
 
     let (mut accepted, mut refused, mut mismatches) = (0, 0, Vec::new());
+    let (mut matched, mut unmatched) = (0, 0);
     for (i, ((req, labels), go)) in cases.iter().zip(&answers).enumerate() {
         let ours: Result<Selector, String> = if let Some(t) = req["text"].as_str() {
             Selector::parse(t).map_err(|e| e.0)
@@ -251,6 +268,8 @@ fn selectors_agree_with_kubernetes() {
                 let go_m: Vec<bool> =
                     serde_json::from_value(go["matches"].clone()).unwrap_or_default();
                 let our_m: Vec<bool> = labels.iter().map(|l| s.matches(l)).collect();
+                matched += our_m.iter().filter(|m| **m).count();
+                unmatched += our_m.iter().filter(|m| !**m).count();
                 if go_m != our_m {
                     mismatches.push(format!(
                         "#{i} {req}: matches go {go_m:?} atoll {our_m:?} on {labels:?}"
@@ -286,7 +305,7 @@ fn selectors_agree_with_kubernetes() {
         }
     }
     eprintln!(
-        "{} cases: {accepted} accepted and {refused} refused by both",
+        "{} cases: {accepted} accepted and {refused} refused by both; {matched} label sets matched, {unmatched} not",
         cases.len()
     );
     assert!(
@@ -297,4 +316,5 @@ fn selectors_agree_with_kubernetes() {
     );
     // The generator must exercise both sides.
     assert!(accepted > 1000 && refused > 1000, "{accepted} / {refused}");
+    assert!(matched > 2000 && unmatched > 2000, "{matched} / {unmatched}");
 }
