@@ -21,6 +21,10 @@ pub enum OperatorCommand {
         /// Folder relative upstream package repositories are found from.
         #[arg(long, default_value = ".")]
         upstream_base: PathBuf,
+        /// A folder under which local upstream package repositories may be read
+        /// (repeatable). Default: the upstream base.
+        #[arg(long = "upstream-root", value_name = "DIR")]
+        upstream_roots: Vec<PathBuf>,
         /// Namespace of the leader-election Lease.
         #[arg(long, default_value = "atoll-system")]
         lease_namespace: String,
@@ -71,6 +75,7 @@ pub fn run(cmd: OperatorCommand) -> Result<ExitCode> {
             repo,
             bare,
             upstream_base,
+            upstream_roots,
             lease_namespace,
             lease_name,
             identity,
@@ -98,11 +103,17 @@ pub fn run(cmd: OperatorCommand) -> Result<ExitCode> {
                 format!("{host}-{}", std::process::id())
             });
             let upstream_base = std::path::absolute(&upstream_base)?;
+            let upstream_roots = if upstream_roots.is_empty() {
+                vec![upstream_base.clone()]
+            } else {
+                upstream_roots
+            };
             let cfg = atoll_operator::Config {
                 settings: Settings {
                     repo,
                     bare,
                     upstream_base,
+                    upstream_roots: atoll_pipeline::canonical_roots(upstream_roots),
                     fault,
                 },
                 lease_namespace,

@@ -19,6 +19,10 @@ pub struct ServeArgs {
     /// Folder relative upstream package repositories are found from.
     #[arg(long, default_value = ".")]
     upstream_base: PathBuf,
+    /// A folder under which local upstream package repositories may be read (repeatable).
+    /// Default: the upstream base. Anything else an Application names is refused.
+    #[arg(long = "upstream-root", value_name = "DIR")]
+    upstream_roots: Vec<PathBuf>,
     /// Accept OIDC JWTs from this issuer (also needs --oidc-jwks).
     #[arg(long, requires = "oidc_jwks")]
     oidc_issuer: Option<String>,
@@ -83,6 +87,11 @@ pub fn serve(a: ServeArgs) -> Result<ExitCode> {
         database: a.database,
         repo: a.repo,
         upstream_base: std::path::absolute(&a.upstream_base)?,
+        upstream_roots: if a.upstream_roots.is_empty() {
+            vec![std::path::absolute(&a.upstream_base)?]
+        } else {
+            a.upstream_roots.clone()
+        },
         oidc,
     };
     runtime()?.block_on(async {

@@ -66,6 +66,8 @@ impl Env {
             .args([
                 "--upstream-base",
                 "examples/edge-fleet",
+                "--upstream-root",
+                "target/upstream-packages",
                 "--lease-namespace",
                 NS,
                 "--identity",

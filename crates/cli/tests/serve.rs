@@ -45,7 +45,12 @@ fn start(db: &str, repo: &Path, dir: &Path) -> Server {
             "--repo",
         ])
         .arg(repo)
-        .args(["--upstream-base", "examples/edge-fleet"])
+        .args([
+            "--upstream-base",
+            "examples/edge-fleet",
+            "--upstream-root",
+            "target/upstream-packages",
+        ])
         .current_dir(root())
         .env("SOURCE_DATE_EPOCH", "1767225600")
         .stdout(Stdio::null())
@@ -901,6 +906,8 @@ fn oidc_jwts_map_groups_to_teams() {
         .args([
             "--upstream-base",
             "examples/edge-fleet",
+            "--upstream-root",
+            "target/upstream-packages",
             "--oidc-issuer",
             "https://id.example.net",
             "--oidc-audience",
@@ -1064,4 +1071,174 @@ fn schemathesis_finds_no_server_errors() {
         std::fs::read_to_string(&server.log).unwrap_or_default()
     );
     assert!(text.contains("passed"), "{text}");
+}
+
+/// The hardening report's findings against `atoll serve`, each reproduced and refused.
+#[test]
+fn hostile_requests_are_refused_early() {
+    use std::io::{Read, Write};
+    let tmp = tempfile::tempdir().unwrap();
+    let db_path = tmp.path().join("atoll.db");
+    let db = format!("sqlite:{}", db_path.display());
+    let admin_t = token(&db, "alice", "platform", "admin");
+    let reader_t = token(&db, "rob", "retail", "reader");
+    let contributor_t = token(&db, "rita", "retail", "contributor");
+    // The store holds token hashes and every declaration: readable by its owner only.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&db_path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the SQLite file is {mode:o}");
+    let repo = tmp.path().join("fleet");
+    let server = start(&db, &repo, tmp.path());
+    let admin = Api::new(&server, &admin_t);
+    let reader = Api::new(&server, &reader_t);
+    let rita = Api::new(&server, &contributor_t);
+    let t = admin.task(admin.raw(
+        reqwest::Method::POST,
+        "/api/v1/apply",
+        "application/yaml",
+        example_stream(),
+    ));
+    assert_eq!(t["state"], "succeeded", "{t}");
+    let head_before = head(&repo);
+
+    // An alias bomb from a reader: 403 before the body is parsed, in no time.
+    let mut bomb = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..12 {
+        bomb.push_str(&format!(
+            "a{i}: &a{i} [{}]\n",
+            vec![format!("*a{}", i - 1); 10].join(", ")
+        ));
+    }
+    let t0 = Instant::now();
+    let (s, p) = problem(reader.raw(
+        reqwest::Method::POST,
+        "/api/v1/plan",
+        "application/yaml",
+        bomb.clone(),
+    ));
+    assert_eq!(s, 403, "{p}");
+    assert!(
+        p["detail"].as_str().unwrap().contains("may not plan"),
+        "{p}"
+    );
+    assert!(t0.elapsed() < Duration::from_secs(2));
+    // From a contributor it is parsed — and the YAML limits refuse it.
+    let (s, p) = problem(rita.raw(
+        reqwest::Method::POST,
+        "/api/v1/plan",
+        "application/yaml",
+        bomb,
+    ));
+    assert_eq!(s, 400, "{p}");
+    assert!(p["detail"].as_str().unwrap().contains("alias bomb"), "{p}");
+    assert!(p["errors"][0]["line"].as_u64().unwrap() > 1, "{p}");
+
+    // No token: 401 before the body is read at all. The client announces 2 MiB and sends
+    // none of it; the answer comes anyway.
+    let addr = server.url.trim_start_matches("http://").to_string();
+    let mut c = std::net::TcpStream::connect(&addr).unwrap();
+    c.write_all(b"POST /api/v1/apply HTTP/1.1\r\nHost: x\r\nContent-Type: application/yaml\r\nContent-Length: 2097152\r\n\r\n").unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut status = [0u8; 12];
+    c.read_exact(&mut status).unwrap();
+    assert_eq!(
+        &status,
+        b"HTTP/1.1 401",
+        "{}",
+        String::from_utf8_lossy(&status)
+    );
+
+    // The bearer scheme is case-insensitive.
+    for scheme in ["bearer", "BEARER", "Bearer"] {
+        let r = reqwest::blocking::Client::new()
+            .get(format!("{}/api/v1/inventory", server.url))
+            .header("authorization", format!("{scheme} {admin_t}"))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200, "{scheme}");
+    }
+
+    // Duplicate JSON keys, a NUL and invalid UTF-8: 400 with the place, nothing stored.
+    let dup = r#"{"apiVersion": "atoll.dev/v1alpha1", "kind": "Team",
+  "metadata": {"name": "dup", "name": "other"}}"#;
+    let (s, p) = problem(admin.raw(
+        reqwest::Method::POST,
+        "/apis/atoll.dev/v1alpha1/teams",
+        "application/json",
+        dup,
+    ));
+    assert_eq!(s, 400, "{p}");
+    assert!(
+        p["detail"]
+            .as_str()
+            .unwrap()
+            .contains("duplicate key `name`"),
+        "{p}"
+    );
+    assert_eq!(p["errors"][0]["line"], 2, "{p}");
+    let nul =
+        r#"{"apiVersion": "atoll.dev/v1alpha1", "kind": "Team", "metadata": {"name": "t\u0000x"}}"#;
+    let (s, p) = problem(admin.raw(
+        reqwest::Method::POST,
+        "/apis/atoll.dev/v1alpha1/teams",
+        "application/json",
+        nul,
+    ));
+    assert_eq!(s, 400, "{p}");
+    assert!(p["detail"].as_str().unwrap().contains("NUL"), "{p}");
+    let mut bad = b"apiVersion: atoll.dev/v1alpha1\nkind: Team\nmetadata: {name: \xff}\n".to_vec();
+    bad.extend_from_slice(b"\n");
+    let (s, p) = problem(admin.raw(
+        reqwest::Method::POST,
+        "/apis/atoll.dev/v1alpha1/teams",
+        "application/yaml",
+        bad,
+    ));
+    assert_eq!(s, 400, "{p}");
+    assert_eq!(
+        (
+            p["errors"][0]["line"].as_u64(),
+            p["errors"][0]["column"].as_u64()
+        ),
+        (Some(3), Some(18)),
+        "{p}"
+    );
+    assert!(
+        p["detail"].as_str().unwrap().contains("byte offset 59"),
+        "{p}"
+    );
+
+    // `%` and `_` in an event filter are literal characters, not wildcards.
+    let count = |q: &str| {
+        admin.json(&format!("/api/v1/events{q}"))["events"]
+            .as_array()
+            .map(Vec::len)
+    };
+    assert!(count("").unwrap() > 0);
+    for wild in ["%25", "_", "edge-pari_", "%25paris"] {
+        assert_eq!(
+            count(&format!("?cluster={wild}")),
+            Some(0),
+            "cluster={wild}"
+        );
+    }
+    assert!(count("?cluster=edge-paris").unwrap() > 0);
+
+    // A client that never finishes its headers is cut off (HEADER_READ_TIMEOUT, 10 s).
+    let mut slow = std::net::TcpStream::connect(&addr).unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let t0 = Instant::now();
+    let mut buf = Vec::new();
+    let _ = slow.read_to_end(&mut buf);
+    let waited = t0.elapsed();
+    assert!(
+        waited >= Duration::from_secs(8) && waited < Duration::from_secs(20),
+        "closed after {waited:?}"
+    );
+    // Meanwhile and after, the server answers others.
+    assert_eq!(admin.get("/api/v1/inventory").status(), 200);
+    assert_eq!(head(&repo), head_before, "nothing was committed");
 }

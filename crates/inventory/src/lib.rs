@@ -32,6 +32,8 @@ pub enum StoreError {
     Db(#[from] sqlx::Error),
     #[error("stored object is not valid JSON: {0}")]
     Corrupt(#[from] serde_json::Error),
+    #[error("database file: {0}")]
+    Io(String),
 }
 
 /// Which database.
@@ -197,6 +199,35 @@ pub struct Principal {
     pub role: Role,
 }
 
+/// `s` matched literally by LIKE … ESCAPE '\\': `%` and `_` are not wildcards.
+fn like_literal(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Creates a missing SQLite file with mode 0600 (SQLite gives its WAL and shared-memory
+/// files the same mode).
+fn create_private(path: &str) -> Result<(), StoreError> {
+    if path.is_empty() || path.starts_with(':') || std::path::Path::new(path).exists() {
+        return Ok(());
+    }
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    match o.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StoreError::Io(e.to_string())),
+    }
+}
+
 pub struct Store {
     pool: AnyPool,
     pub backend: Backend,
@@ -256,6 +287,8 @@ fn key(namespace: &str, name: &str) -> String {
 
 impl Store {
     /// Opens `url` (`sqlite:PATH` — created when missing — or `postgres://…`) and migrates it.
+    /// Opens (and migrates) the store at `url`: `sqlite:PATH` (created readable by its owner
+    /// only: it holds token hashes and every declaration) or `postgres://…`.
     pub async fn open(url: &str) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
         let (backend, url, max) =
@@ -264,6 +297,7 @@ impl Store {
             } else {
                 let path = url.strip_prefix("sqlite:").unwrap_or(url);
                 let path = path.strip_prefix("//").unwrap_or(path);
+                create_private(path)?;
                 // One writer at a time is SQLite's model; WAL lets readers go on meanwhile.
                 (Backend::Sqlite, format!("sqlite://{path}?mode=rwc"), 1)
             };
@@ -359,7 +393,7 @@ impl Store {
         let rows = sqlx::query(
             "SELECT * FROM events WHERE
                ($1 = '' OR kind = $1) AND ($2 = '' OR namespace = $2) AND ($3 = '' OR name = $3)
-               AND ($4 = '' OR team = $4) AND ($5 = '' OR clusters LIKE $5)
+               AND ($4 = '' OR team = $4) AND ($5 = '' OR clusters LIKE $5 ESCAPE '\\')
                AND ($6 = '' OR change_id = $6) AND ($7 = '' OR at >= $7) AND ($8 = '' OR at <= $8)
                AND ($9 = '' OR team = $9 OR team = '')
              ORDER BY id",
@@ -371,7 +405,7 @@ impl Store {
         .bind(
             f.cluster
                 .as_ref()
-                .map(|c| format!("%,{c},%"))
+                .map(|c| format!("%,{},%", like_literal(c)))
                 .unwrap_or_default(),
         )
         .bind(f.change_id.clone().unwrap_or_default())

@@ -27,6 +27,8 @@ pub struct Settings {
     pub bare: bool,
     /// Base of relative upstream package repositories.
     pub upstream_base: PathBuf,
+    /// Local upstream repositories must lie under one of these (resolved).
+    pub upstream_roots: Vec<PathBuf>,
     /// Test hook: stop the process at a named point (see [`Fault`]).
     pub fault: Option<Fault>,
 }
@@ -113,7 +115,7 @@ fn orient(
                 let base = settings.upstream_base.clone();
                 let sources = atoll_pipeline::UpstreamSources {
                     base: &|_| base.clone(),
-                    roots: atoll_pipeline::canonical_roots(vec![base.clone()]),
+                    roots: settings.upstream_roots.clone(),
                 };
                 match atoll_pipeline::fetch_upstreams(&model, &sources) {
                     Err(atoll_pipeline::Error::Upstream(d)) => vec![d],
@@ -456,6 +458,9 @@ mod tests {
             bare: true,
             upstream_base: std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
                 .join("../../examples/edge-fleet"),
+            upstream_roots: atoll_pipeline::canonical_roots(vec![
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"),
+            ]),
             fault: None,
         }
     }

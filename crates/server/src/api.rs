@@ -82,6 +82,7 @@ pub fn router(state: Arc<State>) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
 }
@@ -103,6 +104,18 @@ async fn observe(state: S, req: Request, next: Next) -> Response {
         t.elapsed().as_secs_f64(),
     );
     resp
+}
+
+/// Every API route answers 401 before its body is read, let alone parsed; the health,
+/// metrics and OpenAPI routes are open. (Handlers check the role next, still before parsing.)
+async fn authenticate(state: S, req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    if path.starts_with("/apis/") || path.starts_with("/api/") {
+        if let Err(p) = state.principal(req.headers()).await {
+            return p.into_response();
+        }
+    }
+    next.run(req).await
 }
 
 async fn readyz(state: S) -> Result<&'static str, Problem> {
@@ -148,18 +161,39 @@ fn is_json(headers: &HeaderMap) -> bool {
         .is_none_or(|c| c.contains("json"))
 }
 
+/// The body as text: invalid UTF-8 and NUL bytes are 400s with their line and column.
+fn body_text(bytes: &[u8]) -> Result<&str, Problem> {
+    atoll_model::yaml::text_of(bytes).map_err(|e| {
+        let mut p = Problem::bad_request(format!("the request body is not text: {}", e.message));
+        p.errors.push(FieldError::in_body(e.line, e.col, e.message));
+        p
+    })
+}
+
+/// Parses a JSON body. Beyond serde's checks: duplicate keys (which serde would silently
+/// resolve to the last one), NUL characters and the YAML reader's limits are 400s too,
+/// since JSON is read again as YAML for positions.
+fn parse_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T, Problem> {
+    let v = serde_json::from_str(text).map_err(|e| {
+        let mut p = Problem::bad_request(format!("malformed {what}: {e}"));
+        p.errors
+            .push(FieldError::in_body(e.line(), e.column(), e.to_string()));
+        p
+    })?;
+    atoll_model::yaml::parse_values(text).map_err(|e| {
+        let mut p = Problem::bad_request(format!("malformed {what}: {}", e.message));
+        p.errors.push(FieldError::in_body(e.line, e.col, e.message));
+        p
+    })?;
+    Ok(v)
+}
+
 /// Parses one object (JSON, or YAML with a YAML content type) and checks it alone: types,
 /// unknown fields, names. Errors carry the line in the body.
 fn parse_object(headers: &HeaderMap, bytes: &[u8], what: &str) -> Result<Value, Problem> {
-    let text = std::str::from_utf8(bytes)
-        .map_err(|_| Problem::bad_request("the request body is not UTF-8"))?;
+    let text = body_text(bytes)?;
     let value: Value = if is_json(headers) {
-        serde_json::from_str(text).map_err(|e| {
-            let mut p = Problem::bad_request(format!("malformed JSON: {e}"));
-            p.errors
-                .push(FieldError::in_body(e.line(), e.column(), e.to_string()));
-            p
-        })?
+        parse_json(text, "JSON")?
     } else {
         let docs = atoll_model::yaml::parse_documents(text).map_err(yaml_problem)?;
         if docs.len() != 1 {
@@ -701,18 +735,19 @@ async fn change_request(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<ChangeRequest, Problem> {
     let p = state.principal(headers).await?;
+    // A reader can write nothing: refused before the body is looked at.
+    if p.role == atoll_inventory::Role::Reader {
+        return Err(Problem::forbidden(format!(
+            "{} (reader of team `{}`) may not plan or apply changes",
+            p.name, p.team
+        )));
+    }
     let bytes = body_bytes(body)?;
+    let text = body_text(&bytes)?;
     let cs: ChangeSet = if is_json(headers) {
-        serde_json::from_slice(&bytes).map_err(|e| {
-            let mut pr = Problem::bad_request(format!("malformed change set: {e}"));
-            pr.errors
-                .push(FieldError::in_body(e.line(), e.column(), e.to_string()));
-            pr
-        })?
+        parse_json(text, "change set")?
     } else {
         // A YAML stream of objects to create or update, as in a declarations folder.
-        let text = std::str::from_utf8(&bytes)
-            .map_err(|_| Problem::bad_request("the request body is not UTF-8"))?;
         let docs = atoll_model::yaml::parse_documents(text).map_err(yaml_problem)?;
         for d in &docs {
             if let Some(kind) = state.kind_by_name(d.value["kind"].as_str().unwrap_or("")) {
@@ -899,8 +934,7 @@ async fn tosca(
         return Err(forbid(&p, "create", &kind, &team));
     }
     let bytes = body_bytes(body)?;
-    let text = std::str::from_utf8(&bytes)
-        .map_err(|_| Problem::bad_request("the request body is not UTF-8"))?;
+    let text = body_text(&bytes)?;
     let inputs: BTreeMap<String, String> = q
         .iter()
         .filter_map(|(k, v)| k.strip_prefix("input.").map(|k| (k.to_string(), v.clone())))
@@ -1236,11 +1270,7 @@ async fn rollback_application(
         return Err(forbid(&p, "roll back", &kind, &ns));
     }
     let bytes = body_bytes(body)?;
-    let b: RollbackBody = serde_json::from_slice(&bytes).map_err(|e| {
-        Problem::bad_request(format!(
-            "malformed rollback: {e} (expected {{\"toEvent\": N}})"
-        ))
-    })?;
+    let b: RollbackBody = parse_json(body_text(&bytes)?, "rollback (expected {\"toEvent\": N})")?;
     let e = state
         .store
         .event(b.to_event)

@@ -113,7 +113,7 @@ pub fn render(state: &State, model: &Model) -> Result<atoll_pipeline::Change, Pr
     let base = state.upstream_base.clone();
     let sources = atoll_pipeline::UpstreamSources {
         base: &|_| base.clone(),
-        roots: atoll_pipeline::canonical_roots(vec![base.clone()]),
+        roots: state.upstream_roots.clone(),
     };
     let upstreams = atoll_pipeline::fetch_upstreams(model, &sources).map_err(|e| match e {
         atoll_pipeline::Error::Upstream(d) => Problem::invalid(

@@ -30,6 +30,8 @@ pub struct Config {
     pub repo: PathBuf,
     /// Base of relative upstream package repositories.
     pub upstream_base: PathBuf,
+    /// Local upstream repositories must lie under one of these.
+    pub upstream_roots: Vec<PathBuf>,
     /// Also accept OIDC JWTs.
     pub oidc: Option<oidc::Oidc>,
 }
@@ -76,6 +78,8 @@ pub struct State {
     pub store: Store,
     pub repo: PathBuf,
     pub upstream_base: PathBuf,
+    /// Local upstream repositories must lie under one of these (resolved).
+    pub upstream_roots: Vec<PathBuf>,
     pub kinds: Vec<kinds::Kind>,
     /// Serialises changes (render + commit) within this process.
     pub write: tokio::sync::Mutex<()>,
@@ -94,6 +98,7 @@ impl State {
             store,
             repo: cfg.repo.clone(),
             upstream_base: cfg.upstream_base.clone(),
+            upstream_roots: atoll_pipeline::canonical_roots(cfg.upstream_roots.clone()),
             kinds: kinds::all(),
             write: tokio::sync::Mutex::new(()),
             view: RwLock::new(View::default()),
@@ -122,9 +127,14 @@ impl State {
                     "send `Authorization: Bearer <token>` (create one with `atoll token create`)",
                 )
             })?;
-        let token = h.strip_prefix("Bearer ").ok_or_else(|| {
-            Problem::unauthorized("the Authorization header must be `Bearer <token>`")
-        })?;
+        // The scheme is case-insensitive (RFC 9110 §11.1).
+        let token = h
+            .split_once(' ')
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, t)| t)
+            .ok_or_else(|| {
+                Problem::unauthorized("the Authorization header must be `Bearer <token>`")
+            })?;
         let token = token.trim();
         // A JWT has three dot-separated parts; atoll's own tokens have none.
         if let Some(o) = &self.oidc
@@ -205,15 +215,40 @@ pub fn can_write(p: &Principal, kind: &kinds::Kind, namespace: &str) -> bool {
     }
 }
 
-/// Serves until SIGTERM / Ctrl-C.
+/// A client has this long to send its request line and headers; then the connection is
+/// closed (a client that never finishes its headers must not hold a connection).
+pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Serves until SIGTERM / Ctrl-C (connections under way are finished first).
 pub async fn serve(cfg: Config, listener: tokio::net::TcpListener) -> Result<(), Problem> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
     let state = std::sync::Arc::new(State::new(&cfg).await?);
     state.reconcile().await?;
     let app = api::router(state);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
-        .map_err(|e| Problem::internal(e.to_string()))
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(tokio::signal::ctrl_c());
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                // Out of file descriptors and the like: wait a moment, keep serving.
+                Err(_) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let mut http = hyper::server::conn::http1::Builder::new();
+        http.timer(TokioTimer::new())
+            .header_read_timeout(HEADER_READ_TIMEOUT);
+        let conn = http.serve_connection(TokioIo::new(stream), service);
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+    }
+    graceful.shutdown().await;
+    Ok(())
 }

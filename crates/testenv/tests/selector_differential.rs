@@ -316,5 +316,8 @@ fn selectors_agree_with_kubernetes() {
     );
     // The generator must exercise both sides.
     assert!(accepted > 1000 && refused > 1000, "{accepted} / {refused}");
-    assert!(matched > 2000 && unmatched > 2000, "{matched} / {unmatched}");
+    assert!(
+        matched > 2000 && unmatched > 2000,
+        "{matched} / {unmatched}"
+    );
 }
