@@ -9,7 +9,7 @@
 //!   work tree and index match it; finding it means a render died in between, and the owned
 //!   folders of the work tree are checked out from HEAD again.
 
-use crate::{FleetRepo, GitError, OWNED_ROOTS, RepoPath, err, remove_any, write_file_in};
+use crate::{FleetRepo, GitError, OWNED_ROOTS, RepoPath, err, write_file_in};
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -92,13 +92,24 @@ impl FleetRepo {
         Ok(())
     }
 
-    /// Says a commit of `tree` is about to be made and checked out.
-    pub(crate) fn begin_checkout(&self, tree: gix::ObjectId) -> Result<(), GitError> {
+    /// Says a commit of `tree` is about to be made and `paths` of the work tree rewritten.
+    pub(crate) fn begin_checkout<'a>(
+        &self,
+        tree: gix::ObjectId,
+        paths: impl Iterator<Item = &'a String>,
+    ) -> Result<(), GitError> {
         if self.repo.workdir().is_none() {
             return Ok(());
         }
+        let mut text = format!("{tree}\n");
+        for p in paths {
+            text.push_str(if p.is_empty() { "/" } else { p });
+            text.push('\n');
+        }
         let p = self.git_dir().join(CHECKOUT_MARKER);
-        std::fs::write(&p, format!("{tree}\n"))?;
+        let tmp = p.with_extension("tmp");
+        std::fs::write(&tmp, text)?;
+        std::fs::rename(&tmp, &p)?;
         Ok(())
     }
 
@@ -124,18 +135,23 @@ impl FleetRepo {
             return Ok(false);
         }
         let work: PathBuf = self.repo.workdir().expect("checked").to_path_buf();
-        for root in OWNED_ROOTS {
-            remove_any(&work.join(root))?;
+        // The paths the interrupted render was rewriting, or all of atoll's folders.
+        let marker =
+            std::fs::read_to_string(self.git_dir().join(CHECKOUT_MARKER)).unwrap_or_default();
+        let mut keys: Vec<String> = marker
+            .lines()
+            .skip(1)
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect();
+        if keys.is_empty() || keys.iter().any(|k| k == "/") {
+            keys = OWNED_ROOTS.iter().map(|r| format!("{r}/")).collect();
+        }
+        for k in &keys {
+            crate::remove_in(&work, &RepoPath::owned(k)?)?;
         }
         if let Some((_, tree)) = self.head()? {
-            let ids = self.head_ids_under(
-                OWNED_ROOTS
-                    .iter()
-                    .map(|r| format!("{r}/"))
-                    .collect::<Vec<_>>()
-                    .iter()
-                    .map(String::as_str),
-            )?;
+            let ids = self.head_ids_under(keys.iter().map(String::as_str))?;
             for (path, id) in ids {
                 let rel = RepoPath::owned(&path)?;
                 let blob = self.repo.find_object(id).map_err(|e| err(&self.path, e))?;

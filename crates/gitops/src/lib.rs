@@ -295,7 +295,7 @@ impl FleetRepo {
         }
         // Killed from here to `end_checkout`, the next render finds the marker and checks
         // the work tree out again.
-        self.begin_checkout(tree)?;
+        self.begin_checkout(tree, edit.replace.iter())?;
         fault("before-commit");
         let id = self.commit_tree(tree, head.map(|(c, _)| c), message)?;
         fault("after-commit");
