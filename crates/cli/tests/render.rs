@@ -383,3 +383,58 @@ fn convert_prints_atoll_kinds_for_seed_003() {
     std::fs::write(&f, &out).unwrap();
     ok(&atoll(&["validate", f.to_str().unwrap()]));
 }
+
+/// Commits made by someone else on top of atoll's last render, touching atoll's folders, are
+/// drift: `plan` lists them and shows the clusters that change back, `render` puts every file
+/// back (without `--full`), and atoll's state files are read from its own last render.
+#[test]
+fn hand_edits_committed_in_rendered_paths_are_drift_that_render_undoes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("fleet");
+    render_into(&["examples/edge-fleet"], &repo);
+    let rendered = git(&repo, &["rev-parse", "HEAD^{tree}"]);
+    let kust = repo.join("clusters/edge-paris/kustomization.yaml");
+    let mut text = std::fs::read_to_string(&kust).unwrap();
+    text.push_str("# tuned by hand\n");
+    std::fs::write(&kust, text).unwrap();
+    // Allocations edited to steal another cluster's block: must not be believed.
+    std::fs::write(repo.join("state/allocations.yaml"), "pools: {}\n").unwrap();
+    std::fs::write(repo.join("management/extra.yaml"), "kind: Secret\n").unwrap();
+    std::fs::remove_file(repo.join("management/gitops/edge-lyon.yaml")).unwrap();
+    git(&repo, &["add", "-A"]);
+    git(
+        &repo,
+        &[
+            "-c",
+            "user.name=bob",
+            "-c",
+            "user.email=bob@example.net",
+            "commit",
+            "-qm",
+            "hand edits",
+        ],
+    );
+    let r = repo.to_str().unwrap();
+    let out = atoll(&["plan", "examples/edge-fleet", "--repo", r]);
+    let (plan, err) = (
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    );
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("drift: 4 file(s)"), "{err}");
+    for p in [
+        "clusters/edge-paris/kustomization.yaml",
+        "state/allocations.yaml",
+        "management/extra.yaml",
+        "management/gitops/edge-lyon.yaml",
+    ] {
+        assert!(err.contains(p), "{p} not listed:\n{err}");
+        assert!(plan.contains(p), "{p} not planned:\n{plan}");
+    }
+    let out = render_into(&["examples/edge-fleet"], &repo);
+    assert!(out.contains("committed"), "{out}");
+    assert_eq!(git(&repo, &["rev-parse", "HEAD^{tree}"]), rendered);
+    assert_eq!(git(&repo, &["status", "--porcelain"]), "");
+    let again = render_into(&["examples/edge-fleet"], &repo);
+    assert!(again.contains("no changes"), "{again}");
+}

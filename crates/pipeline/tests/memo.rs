@@ -27,6 +27,7 @@ fn head_after(out: &Output) -> HeadState {
         allocations: out.allocations.clone(),
         inputs: out.inputs.clone(),
         clusters: out.clusters.clone(),
+        ..Default::default()
     }
 }
 

@@ -110,10 +110,10 @@ async fn observe(state: S, req: Request, next: Next) -> Response {
 /// metrics and OpenAPI routes are open. (Handlers check the role next, still before parsing.)
 async fn authenticate(state: S, req: Request, next: Next) -> Response {
     let path = req.uri().path();
-    if path.starts_with("/apis/") || path.starts_with("/api/") {
-        if let Err(p) = state.principal(req.headers()).await {
-            return p.into_response();
-        }
+    if (path.starts_with("/apis/") || path.starts_with("/api/"))
+        && let Err(p) = state.principal(req.headers()).await
+    {
+        return p.into_response();
     }
     next.run(req).await
 }
