@@ -1,11 +1,9 @@
 //! The `atoll` command line: a thin shell over the model, engine and Git crates.
 
 use anyhow::{Context, Result};
-use atoll_engine::memo::RenderMemo;
-use atoll_gitops::{ChangeKind, ClusterPlan, FleetRepo};
+use atoll_gitops::{ChangeKind, ClusterPlan};
 use atoll_model::Model;
-use atoll_pipeline::cache::Cache;
-use atoll_pipeline::{Change, HeadState};
+use atoll_pipeline::{Failure, Options, Pipeline, Reuse};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -191,19 +189,23 @@ fn run(cli: Cli) -> Result<ExitCode> {
     timing("start");
     match cli.command {
         Command::Validate { paths, sources } => {
-            let roots = sources.roots(&paths);
-            let (model, out) = match render_in_memory(&paths, &HeadState::default(), roots) {
-                Ok(v) => v,
+            let mut p = Pipeline::detached(options(&paths, &sources, Reuse::Nothing, false));
+            let model = match load(&mut p, &paths) {
+                Ok(m) => m,
                 Err(code) => return Ok(code),
             };
-            let placements: usize = out.placements.values().map(|a| a.len()).sum();
+            let plan = match plan(&mut p, &model, false, false, false) {
+                Ok(plan) => plan,
+                Err(code) => return Ok(code),
+            };
+            let placements: usize = plan.change.placements.values().map(|a| a.len()).sum();
             println!(
                 "valid: {} clusters, {} applications, {} placements, {} teams, {} files would be rendered",
                 model.clusters.len(),
                 model.applications.len(),
                 placements,
                 model.teams.len(),
-                out.files.len()
+                plan.change.edit.files.len()
             );
             Ok(ExitCode::SUCCESS)
         }
@@ -215,30 +217,33 @@ fn run(cli: Cli) -> Result<ExitCode> {
             no_cache,
             sources,
         } => {
-            let fleet = FleetRepo::open_if_exists(&repo)?;
-            if fleet.as_ref().is_some_and(|f| f.checkout_interrupted()) {
+            let reuse = if no_cache { Reuse::Nothing } else { Reuse::All };
+            let mut p = Pipeline::open(&repo, options(&paths, &sources, reuse, false))?;
+            if p.interrupted() {
                 eprintln!(
                     "note: a render was interrupted after its commit: the work tree of {} does not match HEAD yet; the next render repairs it",
                     repo.display()
                 );
             }
-            let computed = match compute_change(
-                &paths,
-                fleet.as_ref(),
-                diff || output == Format::Json,
-                Reuse::of(false, no_cache),
-                sources.roots(&paths),
-            )? {
-                Ok(c) => c,
+            let model = match load(&mut p, &paths) {
+                Ok(m) => m,
                 Err(code) => return Ok(code),
             };
-            let change = &computed.change;
+            let planned = match plan(&mut p, &model, diff || output == Format::Json, false, false) {
+                Ok(plan) => plan,
+                Err(code) => return Ok(code),
+            };
+            // The process ends soon: freeing a 10,000-cluster model one allocation at a time
+            // would cost more than the change itself.
+            std::mem::forget(model);
+            let change = &planned.change;
             report_drift(&change.drift);
             match output {
                 Format::Json => println!("{}", serde_json::to_string_pretty(&change.plans)?),
                 Format::Text => print_plan(&change.plans, diff),
             }
-            std::mem::forget(computed.change);
+            std::mem::forget(planned);
+            drop(p);
             Ok(ExitCode::SUCCESS)
         }
         Command::Render {
@@ -250,49 +255,33 @@ fn run(cli: Cli) -> Result<ExitCode> {
             no_cache,
             sources,
         } => {
-            let fleet = if bare {
-                FleetRepo::open_or_init_bare(&repo)
-            } else {
-                FleetRepo::open_or_init(&repo)
-            }
-            .with_context(|| format!("opening {}", repo.display()))?;
-            // One render at a time per repository; the second waits and says for whom.
-            let _lock = fleet.lock("atoll render", &|holder| {
-                eprintln!("waiting for the repository lock, held by {holder}")
-            })?;
-            if fleet.repair_work_tree()? {
-                eprintln!(
-                    "repaired the work tree of {} (a render was interrupted after its commit)",
-                    repo.display()
-                );
-            }
-            let Computed {
-                change,
-                cache,
-                _saving,
-            } = match compute_change(
-                &paths,
-                Some(&fleet),
-                false,
-                Reuse::of(full, no_cache),
-                sources.roots(&paths),
-            )? {
-                Ok(c) => c,
+            let reuse = match (full, no_cache) {
+                (_, true) => Reuse::Nothing,
+                (true, false) => Reuse::WriteOnly,
+                (false, false) => Reuse::All,
+            };
+            let mut opts = options(&paths, &sources, reuse, true);
+            opts.bare = bare;
+            let mut p = Pipeline::open(&repo, opts)
+                .with_context(|| format!("opening {}", repo.display()))?;
+            let model = match load(&mut p, &paths) {
+                Ok(m) => m,
                 Err(code) => return Ok(code),
             };
-            report_drift(&change.drift);
+            // One render at a time per repository: the plan takes the writer lock.
+            let planned = match plan(&mut p, &model, false, true, full) {
+                Ok(plan) => plan,
+                Err(code) => return Ok(code),
+            };
+            std::mem::forget(model);
+            report_drift(&planned.change.drift);
             let spinner = progress("committing");
-            let msg = atoll_gitops::commit_message(&change.plans, message.as_deref());
-            let commit = fleet.commit_edit(&change.edit, &msg)?.map(|(_, c)| c);
+            let done = p.commit(planned, message.as_deref())?;
             spinner.finish_and_clear();
             timing("commit");
-            if let (Some(cache), Some(id)) = (&cache, &commit) {
-                cache.save_head(&id.to_string(), &change.after);
-            }
-            std::mem::forget(change);
-            match commit {
+            match done.commit {
                 Some(id) => {
-                    println!("{}", msg.lines().next().unwrap_or(""));
+                    println!("{}", done.message.lines().next().unwrap_or(""));
                     println!("committed {id} to {}", repo.display());
                 }
                 None => println!("no changes: {} is up to date", repo.display()),
@@ -325,6 +314,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
+fn options(paths: &[PathBuf], sources: &SourceArgs, reuse: Reuse, create: bool) -> Options {
+    Options {
+        create,
+        bare: false,
+        disk_cache: reuse,
+        writer: "atoll render".into(),
+        sources: atoll_pipeline::UpstreamSources::files(sources.roots(paths)),
+    }
+}
+
 fn progress(what: &str) -> indicatif::ProgressBar {
     let pb = if std::io::stderr().is_terminal() {
         indicatif::ProgressBar::new_spinner()
@@ -344,156 +343,36 @@ fn report(d: &atoll_model::Diagnostics) -> ExitCode {
     ExitCode::from(1)
 }
 
-/// Loads, validates, fetches upstream packages and renders against `head`. Errors are reported
-/// here and turned into the exit code.
-fn render_in_memory(
-    paths: &[PathBuf],
-    head: &HeadState,
-    roots: Vec<PathBuf>,
-) -> Result<(Model, atoll_engine::Output), ExitCode> {
-    let (model, _) = load_with_memo(paths, None)?;
-    let out = render_loaded(&model, head, None, roots)?;
-    Ok((model, out))
-}
-
-/// Loads and validates the declarations, taking unchanged files from `cache` (with the last
-/// render's memo, read meanwhile).
-fn load_with_memo(
-    paths: &[PathBuf],
-    cache: Option<&Cache>,
-) -> Result<(Model, Option<RenderMemo>), ExitCode> {
+/// Loads and validates the declarations (unchanged files from the cache).
+fn load(p: &mut Pipeline, paths: &[PathBuf]) -> Result<Model, ExitCode> {
     let pb = progress("loading declarations");
-    let (model, memo) = match cache {
-        Some(c) => c.load_model(paths),
-        None => (atoll_model::load_model(paths), None),
-    };
+    let model = p.load_files(paths);
     pb.finish_and_clear();
-    let model = model.map_err(|d| report(&d))?;
     timing("load and validate declarations");
-    Ok((model, memo))
+    model.map_err(|d| report(&d))
 }
 
-/// Fetches upstream packages and renders against `head`, recalling what `memo` remembers.
-fn render_loaded(
+/// Plans through the pipeline; errors are reported here and become the exit code.
+fn plan(
+    p: &mut Pipeline,
     model: &Model,
-    head: &HeadState,
-    memo: Option<&RenderMemo>,
-    roots: Vec<PathBuf>,
-) -> Result<atoll_engine::Output, ExitCode> {
-    let pb = progress("reading upstream packages");
-    let sources = atoll_pipeline::UpstreamSources::files(roots);
-    let upstreams = atoll_pipeline::fetch_upstreams(model, &sources).map_err(|e| {
-        pb.finish_and_clear();
-        eprintln!("error: {e}");
-        eprintln!("1 error(s); nothing was written");
-        ExitCode::from(1)
-    })?;
-    pb.set_message(format!("rendering {} clusters", model.clusters.len()));
-    let out = atoll_pipeline::render(model, head, &upstreams, memo);
-    pb.finish_and_clear();
-    timing("render");
-    out.map_err(|d| report(&d))
-}
-
-/// How much of the cache a run uses.
-#[derive(Clone, Copy, PartialEq)]
-enum Reuse {
-    /// Read and write it.
-    All,
-    /// Write what this run computed, read nothing (`--full`).
-    WriteOnly,
-    /// Leave it alone (`--no-cache`).
-    Nothing,
-}
-
-impl Reuse {
-    fn of(full: bool, no_cache: bool) -> Reuse {
-        match (full, no_cache) {
-            (_, true) => Reuse::Nothing,
-            (true, false) => Reuse::WriteOnly,
-            (false, false) => Reuse::All,
-        }
-    }
-}
-
-/// A render: the change, the cache it used, and the cache write still under way (finished
-/// when this is dropped).
-struct Computed {
-    change: Change,
-    cache: Option<Cache>,
-    _saving: Option<atoll_pipeline::cache::Saving>,
-}
-
-/// Renders against HEAD: clusters whose inputs are unchanged since the last render are not
-/// rendered again, and their files in the repository are not read.
-fn compute_change(
-    paths: &[PathBuf],
-    fleet: Option<&FleetRepo>,
     with_diff: bool,
-    reuse: Reuse,
-    roots: Vec<PathBuf>,
-) -> Result<Result<Computed, ExitCode>> {
-    let cache = fleet
-        .filter(|_| reuse != Reuse::Nothing)
-        .map(|f| Cache::open(f.git_dir()));
-    let reading = cache.as_ref().filter(|_| reuse == Reuse::All);
-    let commit = match fleet {
-        Some(f) => f.head()?.map(|(c, _)| c.to_string()),
-        None => None,
-    };
-    // HEAD's state is read from the cache while the declarations load.
-    let (cached_head, loaded) = std::thread::scope(|s| {
-        let head = s.spawn(|| {
-            reading
-                .zip(commit.as_deref())
-                .and_then(|(c, id)| c.head(id))
-        });
-        let loaded = load_with_memo(paths, reading);
-        (head.join().expect("reading the cached HEAD state"), loaded)
-    });
-    let (model, memo) = match loaded {
-        Ok(l) => l,
-        Err(code) => return Ok(Err(code)),
-    };
-    let head = match cached_head {
-        Some(h) => h,
-        None => match HeadState::read(fleet, reuse == Reuse::WriteOnly) {
-            Ok(h) => {
-                if let (Some(c), Some(id), Reuse::All) = (&cache, &commit, reuse) {
-                    c.save_head(id, &h);
-                }
-                h
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                return Ok(Err(ExitCode::from(1)));
-            }
-        },
-    };
-    timing("read HEAD state");
-    let mut out = match render_loaded(&model, &head, memo.as_ref(), roots) {
-        Ok(out) => out,
-        Err(code) => return Ok(Err(code)),
-    };
-    // The process ends soon: freeing a 10,000-cluster model one allocation at a time would
-    // cost more than the change itself.
-    std::mem::forget(model);
-    // The memo is written while the plan is made and printed.
-    let saving = match &cache {
-        Some(c) if memo.as_ref() != Some(&out.memo) => {
-            Some(c.save_memo_in_background(std::mem::take(&mut out.memo)))
-        }
-        _ => None,
-    };
-    std::mem::forget(memo);
-    let change = atoll_pipeline::change(&head, out, fleet, with_diff)?;
-    std::mem::forget(head);
+    for_commit: bool,
+    full: bool,
+) -> Result<atoll_pipeline::Plan, ExitCode> {
+    let pb = progress(&format!("rendering {} clusters", model.clusters.len()));
+    let planned = p.plan_with(model, with_diff, for_commit, full);
+    pb.finish_and_clear();
     timing("plan");
-    Ok(Ok(Computed {
-        change,
-        cache,
-        _saving: saving,
-    }))
+    planned.map_err(|f| match f {
+        Failure::Invalid(d) => report(&d),
+        Failure::Error(atoll_pipeline::Error::Upstream(d)) => report(&atoll_model::Diagnostics(vec![d])),
+        Failure::Error(e) => {
+            eprintln!("error: {e}");
+            eprintln!("nothing was written");
+            ExitCode::from(1)
+        }
+    })
 }
 
 /// With `ATOLL_TIMINGS` set, prints how long each phase took (to stderr), to say where the

@@ -16,6 +16,9 @@ pub struct ServeArgs {
     /// The fleet repository (created when missing).
     #[arg(long)]
     repo: PathBuf,
+    /// Create a missing repository bare (no work tree: what a large fleet wants).
+    #[arg(long)]
+    bare: bool,
     /// Folder relative upstream package repositories are found from.
     #[arg(long, default_value = ".")]
     upstream_base: PathBuf,
@@ -86,6 +89,7 @@ pub fn serve(a: ServeArgs) -> Result<ExitCode> {
     let cfg = atoll_server::Config {
         database: a.database,
         repo: a.repo,
+        bare: a.bare,
         upstream_base: std::path::absolute(&a.upstream_base)?,
         upstream_roots: if a.upstream_roots.is_empty() {
             vec![std::path::absolute(&a.upstream_base)?]

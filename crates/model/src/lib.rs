@@ -14,7 +14,9 @@ pub mod types;
 pub mod validate;
 pub mod yaml;
 
-pub use load::{Decl, Declarations, Diagnostic, Diagnostics, Origin, load_paths, load_str};
+pub use load::{
+    Decl, Declarations, Diagnostic, Diagnostics, Origin, load_paths, load_str, load_value,
+};
 pub use types::*;
 pub use validate::{Model, validate};
 

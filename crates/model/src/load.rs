@@ -14,16 +14,43 @@ use std::sync::{Arc, OnceLock};
 /// needs them: tracking every field's position while parsing costs a quarter of the parse,
 /// and a fleet that validates never asks.
 pub struct Source {
-    text: Arc<str>,
+    body: Body,
     /// Per document (in [`yaml::parse_documents`] order), once asked for.
     positions: OnceLock<Vec<Positions>>,
+}
+
+/// What declarations were read from.
+enum Body {
+    /// A file's or a request's text.
+    Text(Arc<str>),
+    /// An object a shell already held as a value (a stored object, a custom resource): its
+    /// text, for positions, is printed only when an error asks for one.
+    Value(Value),
 }
 
 impl Source {
     pub fn new(text: Arc<str>) -> Source {
         Source {
-            text,
+            body: Body::Text(text),
             positions: OnceLock::new(),
+        }
+    }
+
+    /// A source for an object held as a value.
+    pub fn of_value(value: Value) -> Source {
+        Source {
+            body: Body::Value(value),
+            positions: OnceLock::new(),
+        }
+    }
+
+    /// The text: a value prints as indented JSON (which is YAML), what error lines refer to.
+    pub fn text(&self) -> std::borrow::Cow<'_, str> {
+        match &self.body {
+            Body::Text(t) => std::borrow::Cow::Borrowed(t),
+            Body::Value(v) => {
+                std::borrow::Cow::Owned(serde_json::to_string_pretty(v).expect("json"))
+            }
         }
     }
 
@@ -31,7 +58,7 @@ impl Source {
     fn positions(&self, doc: usize) -> Option<&Positions> {
         self.positions
             .get_or_init(|| {
-                yaml::parse_documents(&self.text)
+                yaml::parse_documents(&self.text())
                     .map(|docs| docs.into_iter().map(|d| d.positions).collect())
                     .unwrap_or_default()
             })
@@ -41,7 +68,10 @@ impl Source {
 
 impl std::fmt::Debug for Source {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Source({} bytes)", self.text.len())
+        match &self.body {
+            Body::Text(t) => write!(f, "Source({} bytes)", t.len()),
+            Body::Value(_) => write!(f, "Source(value)"),
+        }
     }
 }
 
@@ -404,6 +434,22 @@ fn read_text(path: &Path, name: &str) -> Result<String, Diagnostic> {
     Ok(String::from_utf8(bytes).expect("checked"))
 }
 
+/// Loads one object a shell already holds as a value (`apiVersion`, `kind`, `metadata` with
+/// name, namespace and labels, `spec`), naming it `file` in errors: no text is printed or
+/// parsed unless an error needs a line.
+pub fn load_value(file: &str, value: Value, decls: &mut Declarations, diags: &mut Vec<Diagnostic>) {
+    let source = Arc::new(Source::of_value(value.clone()));
+    let origin = Origin {
+        file: file.into(),
+        line: 1,
+        source,
+        doc: 0,
+        prefix: String::new(),
+        object: "".into(),
+    };
+    load_doc(value, origin, decls, diags);
+}
+
 /// Loads the documents of one YAML text, naming it `file` in errors.
 pub fn load_str(file: &str, text: &str, decls: &mut Declarations, diags: &mut Vec<Diagnostic>) {
     load_source(
@@ -420,7 +466,7 @@ fn load_source(
     decls: &mut Declarations,
     diags: &mut Vec<Diagnostic>,
 ) {
-    let docs = match yaml::parse_values_at(&source.text) {
+    let docs = match yaml::parse_values_at(&source.text()) {
         Ok(d) => d,
         Err(e) => {
             diags.push(Diagnostic {

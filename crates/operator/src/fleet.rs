@@ -10,9 +10,8 @@
 
 use crate::apply::{Applier, ApplyError, Owner};
 use crate::observe::Snapshot;
-use atoll_gitops::FleetRepo;
 use atoll_model::{Declarations, Diagnostic, Model};
-use atoll_pipeline::HeadState;
+use atoll_pipeline::{Failure, Pipeline};
 use futures::StreamExt;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -87,22 +86,20 @@ fn message(d: &Diagnostic) -> String {
 }
 
 /// Builds the model from every declaration that is not being deleted, setting aside the
-/// ones with errors until what remains validates (an object referring to one set aside
-/// then fails too, naming it), fetches upstreams and renders.
+/// ones with errors until what remains validates and renders (an object referring to one set
+/// aside then fails too, naming it), and plans it through the pipeline.
 fn orient(
     snap: &Snapshot,
-    head: &HeadState,
-    settings: &Settings,
+    pipeline: &mut Pipeline,
     invalid: &mut BTreeMap<String, Vec<String>>,
-    memo: Option<&atoll_engine::memo::RenderMemo>,
-) -> Result<(Model, atoll_engine::Output), PassError> {
+) -> Result<(Model, atoll_pipeline::Plan), PassError> {
     let keys: BTreeSet<&str> = snap.objects.iter().map(|o| o.key.as_str()).collect();
     loop {
         let mut decls = Declarations::default();
         let mut diags = Vec::new();
         for o in &snap.objects {
             if !o.deleting && !invalid.contains_key(&o.key) {
-                atoll_model::load_str(&o.key, &o.declaration(), &mut decls, &mut diags);
+                atoll_model::load_value(&o.key, o.declaration(), &mut decls, &mut diags);
             }
         }
         let result = if diags.is_empty() {
@@ -111,21 +108,12 @@ fn orient(
             Err(diags)
         };
         let diags = match result {
-            Ok(model) => {
-                let base = settings.upstream_base.clone();
-                let sources = atoll_pipeline::UpstreamSources {
-                    base: &|_| base.clone(),
-                    roots: settings.upstream_roots.clone(),
-                };
-                match atoll_pipeline::fetch_upstreams(&model, &sources) {
-                    Err(atoll_pipeline::Error::Upstream(d)) => vec![d],
-                    Err(e) => return Err(e.into()),
-                    Ok(upstreams) => match atoll_pipeline::render(&model, head, &upstreams, memo) {
-                        Ok(out) => return Ok((model, out)),
-                        Err(d) => d.0,
-                    },
-                }
-            }
+            Ok(model) => match pipeline.plan(&model, false, true) {
+                Ok(plan) => return Ok((model, plan)),
+                Err(Failure::Invalid(d)) => d.0,
+                Err(Failure::Error(atoll_pipeline::Error::Upstream(d))) => vec![d],
+                Err(Failure::Error(e)) => return Err(e.into()),
+            },
             Err(d) => d,
         };
         let mut progressed = false;
@@ -169,13 +157,32 @@ fn capi_objects(files: &BTreeMap<String, Vec<u8>>, cluster: &str) -> Vec<Value> 
 const APPLY_PARALLELISM: usize = 8;
 
 /// State that lives across passes.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Memory {
     /// Clusters whose objects have been applied since the operator started, at their
     /// rendered input digest. A restarted operator applies everything once.
     pub applied: BTreeMap<String, String>,
-    /// What the last render computed per cluster, for the next one to recall.
-    pub render: Option<atoll_engine::memo::RenderMemo>,
+    /// The fleet repository through the one pipeline (it keeps the last render's memo).
+    pub pipeline: Option<Pipeline>,
+}
+
+impl Settings {
+    fn options(&self) -> atoll_pipeline::Options {
+        atoll_pipeline::Options {
+            create: true,
+            bare: self.bare,
+            disk_cache: atoll_pipeline::Reuse::Nothing,
+            writer: "atoll operator".into(),
+            sources: atoll_pipeline::UpstreamSources::folder(
+                self.upstream_base.clone(),
+                self.upstream_roots.clone(),
+            ),
+        }
+    }
+
+    fn open(&self) -> Result<Pipeline, PassError> {
+        Ok(Pipeline::open(&self.repo, self.options())?)
+    }
 }
 
 /// Runs one pass. Per-cluster apply failures do not fail the pass: they are in the outcome.
@@ -185,23 +192,13 @@ pub async fn pass(
     applier: &Applier,
     memory: &mut Memory,
 ) -> Result<Outcome, PassError> {
-    let repo = if settings.bare {
-        FleetRepo::open_or_init_bare(&settings.repo)?
-    } else {
-        FleetRepo::open_or_init(&settings.repo)?
-    };
-    let head = HeadState::read(Some(&repo), false)?;
+    if memory.pipeline.is_none() {
+        memory.pipeline = Some(settings.open()?);
+    }
+    let pipeline = memory.pipeline.as_mut().expect("opened");
     let mut outcome = Outcome::default();
-    let (model, out) = tokio::task::block_in_place(|| {
-        orient(
-            snap,
-            &head,
-            settings,
-            &mut outcome.invalid,
-            memory.render.as_ref(),
-        )
-    })?;
-    memory.render = Some(out.memo.clone());
+    let (model, plan) =
+        tokio::task::block_in_place(|| orient(snap, pipeline, &mut outcome.invalid))?;
     let management_ns = model
         .fleet
         .management_namespace
@@ -227,7 +224,7 @@ pub async fn pass(
                 .insert(name.clone());
         }
     }
-    for (cluster, apps) in &out.placements {
+    for (cluster, apps) in &plan.change.placements {
         for app in apps.iter() {
             let (team, _) = app.split_once('/').unwrap_or((app, ""));
             for key in [format!("Application/{app}"), format!("Team/{team}")] {
@@ -246,18 +243,14 @@ pub async fn pass(
             .or_default()
             .extend(model.members(lc));
     }
-    let digests = out
-        .files
-        .get(atoll_engine::INPUTS_FILE)
-        .map(|s| atoll_engine::parse_inputs(s));
+    let digests = plan.change.after.inputs.clone();
 
     // Decide: the change against HEAD; the CAPI objects of clusters going away, read
     // before the commit removes them.
-    let change =
-        tokio::task::block_in_place(|| atoll_pipeline::change(&head, out, Some(&repo), false))?;
-    outcome.clusters = change.clusters.clone();
+    let repo = pipeline.repo().expect("created");
+    outcome.clusters = plan.change.clusters.clone();
     let gone_files = repo.head_files_under(
-        change
+        plan.change
             .removed
             .iter()
             .map(|c| format!("management/clusters/{c}/"))
@@ -266,28 +259,39 @@ pub async fn pass(
             .map(String::as_str),
     )?;
 
-    // Act 1: Git.
-    let plans_changed = change.plans.iter().any(|p| p.status != "unchanged");
-    let mut commit = repo.head()?.map(|(c, _)| c.to_string());
-    if plans_changed {
-        let msg = atoll_gitops::commit_message(&change.plans, Some("Rendered by atoll operator."));
-        if let Some((_, c)) = tokio::task::block_in_place(|| repo.commit_edit(&change.edit, &msg))?
-        {
-            tracing::info!("committed {c}: {}", msg.lines().next().unwrap_or(""));
-            commit = Some(c.to_string());
-            outcome.committed = true;
-        }
+    // Act 1: Git (the Cluster API objects rendered again are kept to apply next).
+    let rendered_capi: BTreeMap<String, Vec<u8>> = plan
+        .change
+        .edit
+        .files
+        .iter()
+        .filter(|(p, _)| {
+            p.starts_with("management/clusters/")
+                && atoll_gitops::cluster_of(p).is_some_and(|c| plan.change.rendered.contains(c))
+        })
+        .map(|(p, b)| (p.clone(), b.to_vec()))
+        .collect();
+    let (removed, rendered, clusters) = (
+        plan.change.removed.clone(),
+        plan.change.rendered.clone(),
+        plan.change.clusters.clone(),
+    );
+    let done = tokio::task::block_in_place(|| {
+        pipeline.commit(plan, Some("Rendered by atoll operator."))
+    })?;
+    if let Some(c) = &done.commit {
+        tracing::info!("committed {c}: {}", done.message.lines().next().unwrap_or(""));
+        outcome.committed = true;
     }
-    outcome.commit = commit;
+    outcome.commit = done.head.map(|c| c.to_string());
+    let repo = pipeline.repo().expect("created");
 
     // Act 2: Cluster API objects, for clusters rendered again or not applied since start
     // (or whose CAPI Cluster has disappeared).
-    let digests = digests.unwrap_or_default();
-    let to_apply: Vec<String> = change
-        .clusters
+    let to_apply: Vec<String> = clusters
         .iter()
         .filter(|c| {
-            change.rendered.contains(*c)
+            rendered.contains(*c)
                 || memory.applied.get(*c) != digests.get(*c)
                 || !snap
                     .capi_phases
@@ -299,17 +303,11 @@ pub async fn pass(
         let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
         let need_head: Vec<String> = to_apply
             .iter()
-            .filter(|c| !change.rendered.contains(*c))
+            .filter(|c| !rendered.contains(*c))
             .map(|c| format!("management/clusters/{c}/"))
             .collect();
         files.extend(repo.head_files_under(need_head.iter().map(String::as_str))?);
-        let prefix_rendered =
-            |p: &str| atoll_gitops::cluster_of(p).is_some_and(|c| change.rendered.contains(c));
-        for (p, b) in &change.edit.files {
-            if p.starts_with("management/clusters/") && prefix_rendered(p) {
-                files.insert(p.clone(), b.to_vec());
-            }
-        }
+        files.extend(rendered_capi);
         applier
             .apply(
                 &serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": management_ns}}),
@@ -379,7 +377,7 @@ pub async fn pass(
 
     // Act 3: clusters that went away. The CAPI Cluster first: Cluster API tears the
     // machines down from it; the rest are templates and configuration.
-    for cluster in &change.removed {
+    for cluster in &removed {
         memory.applied.remove(cluster);
         let mut objs = capi_objects(&gone_files, cluster);
         objs.reverse();
@@ -485,14 +483,9 @@ mod tests {
              apiVersion: atoll.dev/v1alpha1\nkind: Application\nmetadata: {name: haunt, namespace: retail}\nspec: {clusters: [ghost], components: [{name: web, image: nginx:1.27}]}\n",
         );
         let mut invalid = BTreeMap::new();
-        let (model, out) = orient(
-            &snap,
-            &HeadState::default(),
-            &settings(),
-            &mut invalid,
-            None,
-        )
-        .unwrap();
+        let mut pipeline = Pipeline::detached(settings().options());
+        let (model, out) = orient(&snap, &mut pipeline, &mut invalid).unwrap();
+        let out = out.change;
         // The cluster with the dangling catalog, and the application naming that cluster.
         assert_eq!(
             invalid.keys().collect::<Vec<_>>(),
@@ -521,14 +514,8 @@ mod tests {
             }
         }
         let mut invalid = BTreeMap::new();
-        let (model, _) = orient(
-            &snap,
-            &HeadState::default(),
-            &settings(),
-            &mut invalid,
-            None,
-        )
-        .unwrap();
+        let mut pipeline = Pipeline::detached(settings().options());
+        let (model, _) = orient(&snap, &mut pipeline, &mut invalid).unwrap();
         assert!(!model.clusters.contains_key("edge-newark"));
         assert!(!model.clusters.contains_key("edge-paris"));
         assert_eq!(model.clusters.len(), 11);

@@ -186,9 +186,9 @@ impl Object {
         }
     }
 
-    /// The declaration as the model reads it: pretty JSON (which is YAML), so a diagnostic's
-    /// line points into something a person can print.
-    pub fn declaration(&self) -> String {
+    /// The declaration as the model reads it (a diagnostic's line points into its pretty
+    /// JSON print).
+    pub fn declaration(&self) -> serde_json::Value {
         let mut meta = json!({"name": self.name});
         if let Some(ns) = &self.namespace {
             meta["namespace"] = json!(ns);
@@ -196,13 +196,12 @@ impl Object {
         if !self.labels.is_empty() {
             meta["labels"] = json!(self.labels);
         }
-        serde_json::to_string_pretty(&json!({
+        json!({
             "apiVersion": atoll_model::API_VERSION,
             "kind": self.kind.kind,
             "metadata": meta,
             "spec": self.spec,
-        }))
-        .expect("json")
+        })
     }
 }
 

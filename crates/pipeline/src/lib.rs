@@ -5,6 +5,9 @@
 //! `render`/`plan` and the operator both call it, so they cannot drift apart.
 
 pub mod cache;
+mod run;
+
+pub use run::{Committed, Failure, Options, Pipeline, Plan, Reuse};
 
 use atoll_engine::ipam::Allocations;
 use atoll_engine::memo::RenderMemo;
@@ -272,20 +275,45 @@ pub fn change(
 }
 
 /// Where upstream packages may be read from.
-pub struct UpstreamSources<'a> {
-    /// The folder a relative repository path is resolved against, for a declaration.
-    pub base: &'a dyn Fn(&Origin) -> PathBuf,
+#[derive(Debug, Clone)]
+pub struct UpstreamSources {
+    /// What a relative repository path is resolved against.
+    pub base: UpstreamBase,
     /// A local repository must lie under one of these folders (after resolving `..` and
     /// symbolic links); none: no local repository is allowed.
     pub roots: Vec<PathBuf>,
 }
 
-impl UpstreamSources<'_> {
+/// What a relative upstream repository path is resolved against.
+#[derive(Debug, Clone)]
+pub enum UpstreamBase {
+    /// The folder of the file that declares it (declarations read from files).
+    DeclaringFile,
+    /// One folder (declarations held by `atoll serve` or the operator).
+    Folder(PathBuf),
+}
+
+impl UpstreamSources {
     /// Relative paths against the declaring file's folder, local repositories under `roots`.
-    pub fn files(roots: Vec<PathBuf>) -> UpstreamSources<'static> {
+    pub fn files(roots: Vec<PathBuf>) -> UpstreamSources {
         UpstreamSources {
-            base: &file_base,
+            base: UpstreamBase::DeclaringFile,
             roots: canonical_roots(roots),
+        }
+    }
+
+    /// Relative paths against `base`, local repositories under `roots`.
+    pub fn folder(base: PathBuf, roots: Vec<PathBuf>) -> UpstreamSources {
+        UpstreamSources {
+            base: UpstreamBase::Folder(base),
+            roots: canonical_roots(roots),
+        }
+    }
+
+    fn base_of(&self, origin: &Origin) -> PathBuf {
+        match &self.base {
+            UpstreamBase::DeclaringFile => file_base(origin),
+            UpstreamBase::Folder(f) => f.clone(),
         }
     }
 }
@@ -361,7 +389,7 @@ pub fn fetch_upstreams(
         let path = if Path::new(repo).is_absolute() {
             PathBuf::from(repo)
         } else {
-            (sources.base)(origin).join(repo)
+            sources.base_of(origin).join(repo)
         };
         let real = std::fs::canonicalize(&path).map_err(|e| {
             fail(

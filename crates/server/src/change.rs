@@ -5,7 +5,7 @@
 
 use crate::State;
 use crate::problem::{FieldError, Problem};
-use atoll_gitops::{ClusterPlan, FleetRepo};
+use atoll_gitops::ClusterPlan;
 use atoll_inventory::{self as inv, Event, Principal, Stored};
 use atoll_model::{Declarations, Model};
 use serde_json::{Value, json};
@@ -63,8 +63,9 @@ pub fn object_key(kind: &str, namespace: &str, name: &str) -> String {
     }
 }
 
-/// The declaration the model reads from a stored object.
-pub fn declaration(body: &Value) -> String {
+/// The declaration the model reads from a stored object: what a client wrote, without what
+/// the server set.
+pub fn declaration(body: &Value) -> Value {
     let m = &body["metadata"];
     let mut meta = json!({"name": m["name"]});
     if let Some(ns) = m["namespace"].as_str().filter(|s| !s.is_empty()) {
@@ -78,7 +79,7 @@ pub fn declaration(body: &Value) -> String {
     if !body["spec"].is_null() {
         decl["spec"] = body["spec"].clone();
     }
-    serde_json::to_string_pretty(&decl).expect("json")
+    decl
 }
 
 /// Validates every stored object together.
@@ -87,7 +88,7 @@ pub fn model_of(objects: &[Stored]) -> Result<Model, Vec<FieldError>> {
     let mut diags = Vec::new();
     for o in objects {
         let key = object_key(&o.kind, &o.namespace, &o.name);
-        atoll_model::load_str(&key, &declaration(&o.body), &mut decls, &mut diags);
+        atoll_model::load_value(&key, declaration(&o.body), &mut decls, &mut diags);
     }
     let diags = if diags.is_empty() {
         match atoll_model::validate(decls) {
@@ -100,61 +101,41 @@ pub fn model_of(objects: &[Stored]) -> Result<Model, Vec<FieldError>> {
     Err(diags.into_iter().map(FieldError::about_stored).collect())
 }
 
-fn open(state: &State) -> Result<FleetRepo, Problem> {
-    FleetRepo::open_or_init(&state.repo)
-        .map_err(|e| Problem::internal(format!("fleet repository: {e}")))
-}
-
-/// The render of a model against HEAD.
-pub fn render(state: &State, model: &Model) -> Result<atoll_pipeline::Change, Problem> {
-    let repo = open(state)?;
-    let head = atoll_pipeline::HeadState::read(Some(&repo), false)
-        .map_err(|e| Problem::internal(e.to_string()))?;
-    let base = state.upstream_base.clone();
-    let sources = atoll_pipeline::UpstreamSources {
-        base: &|_| base.clone(),
-        roots: state.upstream_roots.clone(),
-    };
-    let upstreams = atoll_pipeline::fetch_upstreams(model, &sources).map_err(|e| match e {
-        atoll_pipeline::Error::Upstream(d) => Problem::invalid(
-            "an upstream package is not allowed or cannot be read",
-            vec![FieldError::about_stored(d)],
-        ),
-        other => Problem::internal(other.to_string()),
-    })?;
+/// Plans `model` against the repository through the pipeline (the same path `atoll render`
+/// takes). With `for_commit`, the plan holds the repository's writer lock until committed.
+pub fn plan(state: &State, model: &Model, for_commit: bool) -> Result<atoll_pipeline::Plan, Problem> {
     let t = Instant::now();
-    let memo = state.memo.lock().expect("memo").take();
-    let out = atoll_pipeline::render(model, &head, &upstreams, memo.as_ref()).map_err(|d| {
-        Problem::invalid(
-            "the fleet does not render",
-            d.0.into_iter().map(FieldError::about_stored).collect(),
-        )
-    })?;
-    let change = atoll_pipeline::change(&head, out, Some(&repo), false)
-        .map_err(|e| Problem::internal(e.to_string()))?;
-    *state.memo.lock().expect("memo") = Some(change.memo.clone());
+    let plan = state
+        .pipeline
+        .lock()
+        .expect("pipeline")
+        .plan(model, false, for_commit)
+        .map_err(|f| match f {
+            atoll_pipeline::Failure::Invalid(d) => Problem::invalid(
+                "the fleet does not render",
+                d.0.into_iter().map(FieldError::about_stored).collect(),
+            ),
+            atoll_pipeline::Failure::Error(atoll_pipeline::Error::Upstream(d)) => Problem::invalid(
+                "an upstream package is not allowed or cannot be read",
+                vec![FieldError::about_stored(d)],
+            ),
+            atoll_pipeline::Failure::Error(e) => Problem::internal(e.to_string()),
+        })?;
     state.metrics.observe_render(t.elapsed().as_secs_f64());
-    Ok(change)
+    Ok(plan)
 }
 
-/// Commits a render (the repository is opened here: gix handles are not `Send`, so none is
-/// held across an await). Returns HEAD afterwards.
-pub fn commit(
-    state: &State,
-    change: &atoll_pipeline::Change,
-    message: &str,
-) -> Result<String, Problem> {
-    let repo = open(state)?;
+/// Commits a plan. Returns HEAD afterwards.
+pub fn commit(state: &State, plan: atoll_pipeline::Plan, note: &str) -> Result<String, Problem> {
     let t = Instant::now();
-    repo.commit_edit(&change.edit, message)
+    let done = state
+        .pipeline
+        .lock()
+        .expect("pipeline")
+        .commit(plan, Some(note))
         .map_err(|e| Problem::internal(format!("Git commit failed: {e}")))?;
     state.metrics.observe_commit(t.elapsed().as_secs_f64());
-    Ok(repo
-        .head()
-        .ok()
-        .flatten()
-        .map(|(c, _)| c.to_string())
-        .unwrap_or_default())
+    Ok(done.head.map(|c| c.to_string()).unwrap_or_default())
 }
 
 fn team_of(kind: &str, namespace: &str, name: &str) -> String {
@@ -226,7 +207,8 @@ pub async fn execute(
         )
     })?;
     step("render");
-    let change = tokio::task::block_in_place(|| render(state, &model))?;
+    let planned = tokio::task::block_in_place(|| plan(state, &model, !dry_run))?;
+    let change = &planned.change;
     let touched: Vec<String> = change
         .plans
         .iter()
@@ -239,7 +221,7 @@ pub async fn execute(
         return Ok(ChangeOutcome {
             change_id,
             commit: String::new(),
-            plans: change.plans,
+            plans: planned.change.plans,
             objects: written
                 .into_iter()
                 .filter_map(|(_, b, a)| a.or(b))
@@ -286,9 +268,10 @@ pub async fn execute(
             req.message, req.actor.name
         )
     };
-    let msg = atoll_gitops::commit_message(&change.plans, Some(&note));
-    let changed = change.plans.iter().any(|p| p.status != "unchanged");
-    let head = tokio::task::block_in_place(|| commit(state, &change, &msg)).map_err(|p| {
+    let changed = !change.plans.is_empty();
+    let plans = change.plans.clone();
+    let view = crate::ViewUpdate::of(&planned.change);
+    let head = tokio::task::block_in_place(|| commit(state, planned, &note)).map_err(|p| {
         Problem::internal(format!(
             "stored, but {}; the next change (or a restart) commits it",
             p.detail
@@ -298,11 +281,11 @@ pub async fn execute(
     if !commit.is_empty() {
         state.store.set_event_commit(&change_id, &commit).await?;
     }
-    state.set_view(&model, &change, &head);
+    state.set_view(&model, view, &head);
     Ok(ChangeOutcome {
         change_id,
         commit,
-        plans: change.plans,
+        plans,
         objects: written
             .into_iter()
             .filter_map(|(_, b, a)| a.or(b))

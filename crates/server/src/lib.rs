@@ -32,6 +32,8 @@ pub struct Config {
     pub upstream_base: PathBuf,
     /// Local upstream repositories must lie under one of these.
     pub upstream_roots: Vec<PathBuf>,
+    /// Create a missing repository bare (no work tree).
+    pub bare: bool,
     /// Also accept OIDC JWTs.
     pub oidc: Option<oidc::Oidc>,
 }
@@ -48,6 +50,21 @@ pub struct View {
     pub revisions: BTreeMap<String, String>,
     /// `team/app` → number of components.
     pub components: BTreeMap<String, usize>,
+}
+
+/// What a change tells the view.
+pub struct ViewUpdate {
+    placements: atoll_engine::Placements,
+    rendered: std::collections::BTreeSet<String>,
+}
+
+impl ViewUpdate {
+    pub fn of(c: &atoll_pipeline::Change) -> ViewUpdate {
+        ViewUpdate {
+            placements: c.placements.clone(),
+            rendered: c.rendered.clone(),
+        }
+    }
 }
 
 /// A long operation, polled by id.
@@ -77,15 +94,13 @@ pub struct Step {
 pub struct State {
     pub store: Store,
     pub repo: PathBuf,
-    pub upstream_base: PathBuf,
-    /// Local upstream repositories must lie under one of these (resolved).
-    pub upstream_roots: Vec<PathBuf>,
     pub kinds: Vec<kinds::Kind>,
     /// Serialises changes (render + commit) within this process.
     pub write: tokio::sync::Mutex<()>,
     pub view: RwLock<View>,
-    /// What the last render computed per cluster, for the next one to recall.
-    pub memo: Mutex<Option<atoll_engine::memo::RenderMemo>>,
+    /// The fleet repository, through the one pipeline every shell uses (it keeps the last
+    /// render's memo between changes).
+    pub pipeline: Mutex<atoll_pipeline::Pipeline>,
     pub tasks: Mutex<BTreeMap<String, Task>>,
     pub metrics: metrics::Metrics,
     pub oidc: Option<oidc::Oidc>,
@@ -97,12 +112,25 @@ impl State {
         Ok(State {
             store,
             repo: cfg.repo.clone(),
-            upstream_base: cfg.upstream_base.clone(),
-            upstream_roots: atoll_pipeline::canonical_roots(cfg.upstream_roots.clone()),
             kinds: kinds::all(),
             write: tokio::sync::Mutex::new(()),
             view: RwLock::new(View::default()),
-            memo: Mutex::new(None),
+            pipeline: Mutex::new(
+                atoll_pipeline::Pipeline::open(
+                    &cfg.repo,
+                    atoll_pipeline::Options {
+                        create: true,
+                        bare: cfg.bare,
+                        disk_cache: atoll_pipeline::Reuse::Nothing,
+                        writer: "atoll serve".into(),
+                        sources: atoll_pipeline::UpstreamSources::folder(
+                            cfg.upstream_base.clone(),
+                            cfg.upstream_roots.clone(),
+                        ),
+                    },
+                )
+                .map_err(|e| Problem::internal(format!("fleet repository: {e}")))?,
+            ),
             tasks: Mutex::new(BTreeMap::new()),
             metrics: metrics::Metrics::default(),
             oidc: cfg.oidc.clone(),
@@ -155,20 +183,29 @@ impl State {
         let all = self.store.list(None, None).await?;
         let model = change::model_of(&all)
             .map_err(|e| Problem::invalid("stored declarations do not validate", e))?;
-        let c = tokio::task::block_in_place(|| change::render(self, &model))?;
-        let msg = atoll_gitops::commit_message(&c.plans, Some("Reconciled by atoll serve."));
-        let head = tokio::task::block_in_place(|| change::commit(self, &c, &msg))?;
-        self.set_view(&model, &c, &head);
+        let plan = tokio::task::block_in_place(|| change::plan(self, &model, true))?;
+        let view = ViewUpdate::of(&plan.change);
+        let head =
+            tokio::task::block_in_place(|| change::commit(self, plan, "Reconciled by atoll serve."))?;
+        self.set_view(&model, view, &head);
         Ok(())
     }
 
-    pub fn set_view(&self, model: &Model, c: &atoll_pipeline::Change, head: &str) {
+    /// Brings the view up to date after a change: only clusters rendered again (or new) are
+    /// resolved again.
+    pub fn set_view(&self, model: &Model, update: ViewUpdate, head: &str) {
+        let old = std::mem::take(&mut *self.view.write().expect("view"));
         let mut v = View {
             commit: head.to_string(),
-            placements: c.placements.clone(),
+            placements: update.placements,
             ..Default::default()
         };
+        v.clusters = old.clusters;
+        v.clusters.retain(|c, _| model.clusters.contains_key(c));
         for (name, decl) in &model.clusters {
+            if v.clusters.contains_key(name) && !update.rendered.contains(name) {
+                continue;
+            }
             let provider = atoll_engine::resolve::resolve(model, decl)
                 .ok()
                 .and_then(|r| serde_json::to_value(r.provider.value).ok())

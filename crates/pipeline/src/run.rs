@@ -1,0 +1,282 @@
+//! [`Pipeline`]: the one path from a model to a plan or a commit, for every shell. The CLI
+//! (`render`, `plan`, `validate`), `atoll serve` and the operator open the fleet repository
+//! through it and call [`Pipeline::plan`] then [`Pipeline::commit`]; none of them reads HEAD,
+//! fetches upstreams, renders, builds a tree edit or writes a commit on its own, so they
+//! cannot drift apart in behaviour or speed.
+
+use crate::cache::{Cache, Saving};
+use crate::{Change, Error, HeadState, UpstreamSources};
+use atoll_engine::memo::RenderMemo;
+use atoll_gitops::{FleetRepo, ObjectId, RepoLock};
+use atoll_model::{Diagnostics, Model};
+use std::path::{Path, PathBuf};
+
+/// How much of the on-disk cache a run uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reuse {
+    /// Read and write it.
+    All,
+    /// Write what this run computed, read nothing (a `--full` render).
+    WriteOnly,
+    /// Leave it alone.
+    Nothing,
+}
+
+/// How a shell opens the fleet repository.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Create a missing repository (bare when `bare`); otherwise a missing one reads as
+    /// empty and nothing can be committed.
+    pub create: bool,
+    pub bare: bool,
+    /// Use the cache in the repository's Git directory (what a short-lived CLI run wants;
+    /// long-running shells keep the memo in memory instead).
+    pub disk_cache: Reuse,
+    /// Who writes, for the repository lock and the commit message (`atoll render`,
+    /// `atoll serve`, `atoll operator`).
+    pub writer: String,
+    /// Where upstream packages may come from.
+    pub sources: UpstreamSources,
+}
+
+/// Why a plan could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    /// The declarations do not render: errors on declarations.
+    #[error("{0}")]
+    Invalid(Diagnostics),
+    #[error("{0}")]
+    Error(#[from] Error),
+}
+
+/// A plan against HEAD, ready to commit. Made for a commit, it holds the repository's writer
+/// lock until it is committed or dropped, so HEAD cannot move in between.
+pub struct Plan {
+    pub change: Change,
+    /// HEAD the plan was made against.
+    pub base: Option<ObjectId>,
+    _lock: Option<RepoLock>,
+}
+
+/// What a commit did.
+#[derive(Debug, Clone)]
+pub struct Committed {
+    /// The new commit, or `None` when the tree did not change.
+    pub commit: Option<ObjectId>,
+    /// HEAD afterwards.
+    pub head: Option<ObjectId>,
+    pub message: String,
+}
+
+/// The fleet repository as a shell sees it, and what it remembers between plans.
+pub struct Pipeline {
+    path: PathBuf,
+    repo: Option<FleetRepo>,
+    options: Options,
+    cache: Option<Cache>,
+    /// The last render's per-cluster results (kept in memory by long-running shells).
+    memo: Option<RenderMemo>,
+    /// What HEAD said when this process last looked, by commit.
+    head: Option<(String, HeadState)>,
+    saving: Option<Saving>,
+}
+
+impl Pipeline {
+    /// Opens (or creates) the repository at `path`.
+    pub fn open(path: &Path, options: Options) -> Result<Pipeline, Error> {
+        let repo = if options.create && options.bare {
+            Some(FleetRepo::open_or_init_bare(path)?)
+        } else if options.create {
+            Some(FleetRepo::open_or_init(path)?)
+        } else {
+            FleetRepo::open_if_exists(path)?
+        };
+        let cache = repo
+            .as_ref()
+            .filter(|_| options.disk_cache != Reuse::Nothing)
+            .map(|r| Cache::open(r.git_dir()));
+        Ok(Pipeline {
+            path: path.to_path_buf(),
+            repo,
+            options,
+            cache,
+            memo: None,
+            head: None,
+            saving: None,
+        })
+    }
+
+    /// No repository at all: plans against an empty one (what `validate` renders).
+    pub fn detached(options: Options) -> Pipeline {
+        Pipeline {
+            path: PathBuf::new(),
+            repo: None,
+            options,
+            cache: None,
+            memo: None,
+            head: None,
+            saving: None,
+        }
+    }
+
+    /// The repository, if it exists.
+    pub fn repo(&self) -> Option<&FleetRepo> {
+        self.repo.as_ref()
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The repository's HEAD commit.
+    pub fn head_commit(&self) -> Result<Option<ObjectId>, Error> {
+        Ok(match &self.repo {
+            Some(r) => r.head()?.map(|(c, _)| c),
+            None => None,
+        })
+    }
+
+    fn reading_cache(&self) -> Option<&Cache> {
+        self.cache
+            .as_ref()
+            .filter(|_| self.options.disk_cache == Reuse::All)
+    }
+
+    /// Loads and validates declaration files, taking unchanged ones from the cache; the last
+    /// render's memo is read meanwhile.
+    pub fn load_files(&mut self, paths: &[PathBuf]) -> Result<Model, Diagnostics> {
+        let (model, memo) = match self.reading_cache() {
+            Some(c) => c.load_model(paths),
+            None => (atoll_model::load_model(paths), None),
+        };
+        if memo.is_some() {
+            self.memo = memo;
+        }
+        model
+    }
+
+    /// Whether a render died after its commit and before the work tree caught up.
+    pub fn interrupted(&self) -> bool {
+        self.repo.as_ref().is_some_and(|r| r.checkout_interrupted())
+    }
+
+    /// What HEAD says about atoll's last render (from memory or the cache when HEAD is a
+    /// commit seen before).
+    pub fn head_state(&mut self, full: bool) -> Result<HeadState, Error> {
+        let commit = self.head_commit()?.map(|c| c.to_string());
+        if !full
+            && let (Some(c), Some((seen, state))) = (&commit, &self.head)
+            && c == seen
+        {
+            return Ok(state.clone());
+        }
+        if !full
+            && let (Some(cache), Some(c)) = (self.reading_cache(), &commit)
+            && let Some(h) = cache.head(c)
+        {
+            self.head = Some((c.clone(), h.clone()));
+            return Ok(h);
+        }
+        let h = HeadState::read(
+            self.repo.as_ref(),
+            full || self.options.disk_cache == Reuse::WriteOnly,
+        )?;
+        if let Some(c) = commit {
+            if self.options.disk_cache == Reuse::All
+                && let Some(cache) = &self.cache
+            {
+                cache.save_head(&c, &h);
+            }
+            self.head = Some((c, h.clone()));
+        }
+        Ok(h)
+    }
+
+    /// Plans `model` against HEAD: fetches upstream packages, renders only the clusters whose
+    /// inputs changed (recalling the last render's memo), and turns the output into a tree
+    /// edit and a per-cluster plan. With `for_commit`, the writer lock is taken first (and a
+    /// work tree left behind by an interrupted render is repaired).
+    pub fn plan(&mut self, model: &Model, with_diff: bool, for_commit: bool) -> Result<Plan, Failure> {
+        self.plan_with(model, with_diff, for_commit, false)
+    }
+
+    /// [`Pipeline::plan`], rendering every cluster again when `full`.
+    pub fn plan_with(
+        &mut self,
+        model: &Model,
+        with_diff: bool,
+        for_commit: bool,
+        full: bool,
+    ) -> Result<Plan, Failure> {
+        let lock = match (&self.repo, for_commit) {
+            (Some(r), true) => {
+                let lock = r.lock(&self.options.writer, &|holder| {
+                    eprintln!("waiting for the repository lock, held by {holder}")
+                })
+                .map_err(Error::from)?;
+                if r.repair_work_tree().map_err(Error::from)? {
+                    eprintln!(
+                        "repaired the work tree of {} (a render was interrupted after its commit)",
+                        self.path.display()
+                    );
+                }
+                Some(lock)
+            }
+            _ => None,
+        };
+        let head = self.head_state(full)?;
+        let base = self.head_commit()?;
+        let upstreams = crate::fetch_upstreams(model, &self.options.sources)?;
+        let memo = if full { None } else { self.memo.take() };
+        let mut out =
+            crate::render(model, &head, &upstreams, memo.as_ref()).map_err(Failure::Invalid)?;
+        // The memo is kept for the next plan (and written to the cache meanwhile).
+        let fresh = std::mem::take(&mut out.memo);
+        if let Some(cache) = &self.cache
+            && self.options.disk_cache != Reuse::Nothing
+            && memo.as_ref() != Some(&fresh)
+        {
+            self.saving = Some(cache.save_memo_in_background(fresh.clone()));
+        }
+        self.memo = Some(fresh);
+        let change = crate::change(&head, out, self.repo.as_ref(), with_diff)?;
+        Ok(Plan {
+            change,
+            base,
+            _lock: lock,
+        })
+    }
+
+    /// Commits a plan (one commit whose message summarises each cluster's change, none when
+    /// the tree is unchanged) and updates the work tree's changed paths. `note` says why.
+    pub fn commit(&mut self, plan: Plan, note: Option<&str>) -> Result<Committed, Error> {
+        let message = atoll_gitops::commit_message(&plan.change.plans, note);
+        let Some(repo) = &self.repo else {
+            return Err(Error::State {
+                file: self.path.display().to_string(),
+                message: "no repository to commit to".into(),
+            });
+        };
+        let commit = repo.commit_edit(&plan.change.edit, &message)?.map(|(_, c)| c);
+        let head = repo.head()?.map(|(c, _)| c);
+        if let Some(c) = &commit {
+            let id = c.to_string();
+            if let Some(cache) = &self.cache
+                && self.options.disk_cache != Reuse::Nothing
+            {
+                cache.save_head(&id, &plan.change.after);
+            }
+            self.head = Some((id, plan.change.after.clone()));
+        }
+        Ok(Committed {
+            commit,
+            head,
+            message,
+        })
+    }
+
+    /// What the last render remembered (for a process that keeps it elsewhere).
+    pub fn take_memo(&mut self) -> Option<RenderMemo> {
+        self.memo.take()
+    }
+}
