@@ -4,6 +4,7 @@
 
 pub mod generator;
 pub mod measure;
+pub mod serve;
 pub mod suite;
 
 /// What can go wrong while generating or measuring.

@@ -179,6 +179,24 @@ pub fn edit_cluster(
     Ok(())
 }
 
+/// Changes the labels of the cluster called `name`, wherever it is declared.
+pub fn edit_cluster_named(
+    decl: &Path,
+    name: &str,
+    f: impl FnOnce(&mut serde_json::Value),
+) -> Result<(), crate::Error> {
+    for e in std::fs::read_dir(decl.join("clusters"))? {
+        let p = e?.path();
+        let mut docs = read_docs(&p)?;
+        if let Some(d) = docs.iter_mut().find(|d| d["metadata"]["name"] == name) {
+            f(&mut d["metadata"]["labels"]);
+            std::fs::write(&p, to_yaml_stream(docs.iter()))?;
+            return Ok(());
+        }
+    }
+    Err(crate::Error::Failed(format!("no cluster `{name}`")))
+}
+
 /// Declares one more edge cluster, `edge-eu-west-<n>`.
 pub fn add_site(decl: &Path, n: usize) -> Result<(), crate::Error> {
     let p = decl.join("clusters/eu-west.yaml");

@@ -23,6 +23,23 @@ pub fn run(cmd: super::BenchCommand) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        super::BenchCommand::Serve {
+            clusters,
+            seed,
+            clients,
+            work,
+        } => {
+            let dir = std::path::absolute(&work)?.join(format!("serve-n{clusters}"));
+            if dir.exists() {
+                std::fs::remove_dir_all(&dir)?;
+            }
+            let fleet = generator::generate(generator::Params { clusters, seed });
+            generator::write(&fleet, &dir)?;
+            eprintln!("loading {clusters} clusters into atoll serve…");
+            let r = atoll_bench::serve::run(&std::env::current_exe()?, &dir, clients)?;
+            println!("{}", atoll_bench::serve::markdown(&machine(), clusters, &r));
+            Ok(ExitCode::SUCCESS)
+        }
         super::BenchCommand::Run {
             clusters,
             seed,

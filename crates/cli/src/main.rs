@@ -146,6 +146,19 @@ enum BenchCommand {
         #[arg(long, default_value_t = 42)]
         seed: u64,
     },
+    /// `atoll serve` at fleet scale: load a generated fleet through the API, time single
+    /// writes (beside the CLI making the same change) and lists/gets under concurrent load.
+    Serve {
+        #[arg(short = 'n', long, default_value_t = 10000)]
+        clusters: usize,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Concurrent clients for the list/get load.
+        #[arg(long, default_value_t = 200)]
+        clients: usize,
+        #[arg(long, default_value = "target/bench")]
+        work: PathBuf,
+    },
     /// Run the benchmark suite for each fleet size and print the report (Markdown).
     Run {
         /// Fleet sizes, comma-separated.
@@ -366,7 +379,9 @@ fn plan(
     timing("plan");
     planned.map_err(|f| match f {
         Failure::Invalid(d) => report(&d),
-        Failure::Error(atoll_pipeline::Error::Upstream(d)) => report(&atoll_model::Diagnostics(vec![d])),
+        Failure::Error(atoll_pipeline::Error::Upstream(d)) => {
+            report(&atoll_model::Diagnostics(vec![d]))
+        }
         Failure::Error(e) => {
             eprintln!("error: {e}");
             eprintln!("nothing was written");

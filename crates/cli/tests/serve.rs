@@ -1242,3 +1242,87 @@ fn hostile_requests_are_refused_early() {
     assert_eq!(admin.get("/api/v1/inventory").status(), 200);
     assert_eq!(head(&repo), head_before, "nothing was committed");
 }
+
+/// Kubernetes-style paging: `limit` and `continue` walk one snapshot of the fleet even while
+/// it changes, the list says its `resourceVersion` and how many items remain.
+#[test]
+fn lists_page_through_one_snapshot() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = format!("sqlite:{}", tmp.path().join("atoll.db").display());
+    let admin_t = token(&db, "alice", "platform", "admin");
+    let server = start(&db, &tmp.path().join("fleet"), tmp.path());
+    let admin = Api::new(&server, &admin_t);
+    let t = admin.task(admin.raw(
+        reqwest::Method::POST,
+        "/api/v1/apply",
+        "application/yaml",
+        example_stream(),
+    ));
+    assert_eq!(t["state"], "succeeded", "{t}");
+    let all = admin.json("/apis/atoll.dev/v1alpha1/clusters");
+    let names: Vec<String> = all["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["metadata"]["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names.len(), 13);
+    let first = admin.json("/apis/atoll.dev/v1alpha1/clusters?limit=5");
+    let rv = first["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(first["items"].as_array().unwrap().len(), 5);
+    assert_eq!(first["metadata"]["remainingItemCount"], 8);
+    // The fleet changes between pages: a new label on the last cluster, a new cluster.
+    let last = names.last().unwrap();
+    let mut c = admin.json(&format!("/apis/atoll.dev/v1alpha1/clusters/{last}"));
+    c["metadata"]["labels"]["paged"] = json!("later");
+    assert_eq!(
+        admin
+            .put(&format!("/apis/atoll.dev/v1alpha1/clusters/{last}"), &c)
+            .status(),
+        200
+    );
+    let mut seen: Vec<String> = Vec::new();
+    let mut page = first;
+    loop {
+        assert_eq!(
+            page["metadata"]["resourceVersion"],
+            rv.as_str(),
+            "one snapshot"
+        );
+        for i in page["items"].as_array().unwrap() {
+            assert!(
+                i["metadata"]["labels"]["paged"].is_null(),
+                "a later write leaked in"
+            );
+            seen.push(i["metadata"]["name"].as_str().unwrap().to_string());
+        }
+        let Some(cont) = page["metadata"]["continue"].as_str().map(str::to_string) else {
+            break;
+        };
+        page = admin.json(&format!(
+            "/apis/atoll.dev/v1alpha1/clusters?limit=5&continue={cont}"
+        ));
+    }
+    assert_eq!(seen, names);
+    // A fresh list sees the write; with a selector, paging counts what matches.
+    let now = admin.json("/apis/atoll.dev/v1alpha1/clusters?labelSelector=paged%3Dlater");
+    assert_eq!(now["items"].as_array().unwrap().len(), 1);
+    assert_ne!(now["metadata"]["resourceVersion"], rv.as_str());
+    let edge = admin.json("/apis/atoll.dev/v1alpha1/clusters?labelSelector=tier%3Dedge&limit=2");
+    assert_eq!(edge["items"].as_array().unwrap().len(), 2);
+    assert!(edge["metadata"]["remainingItemCount"].as_u64().unwrap() >= 1);
+    // A token that is not one, and one for another resource.
+    let (s, _) = problem(admin.get("/apis/atoll.dev/v1alpha1/clusters?continue=zz"));
+    assert_eq!(s, 400);
+    let tok = admin.json("/apis/atoll.dev/v1alpha1/clusters?limit=1")["metadata"]["continue"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (s, _) = problem(admin.get(&format!("/apis/atoll.dev/v1alpha1/teams?continue={tok}")));
+    assert_eq!(s, 400);
+    let (s, _) = problem(admin.get("/apis/atoll.dev/v1alpha1/clusters?limit=0"));
+    assert_eq!(s, 400);
+}

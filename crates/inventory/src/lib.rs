@@ -286,7 +286,6 @@ fn key(namespace: &str, name: &str) -> String {
 }
 
 impl Store {
-    /// Opens `url` (`sqlite:PATH` — created when missing — or `postgres://…`) and migrates it.
     /// Opens (and migrates) the store at `url`: `sqlite:PATH` (created readable by its owner
     /// only: it holds token hashes and every declaration) or `postgres://…`.
     pub async fn open(url: &str) -> Result<Store, StoreError> {
@@ -367,6 +366,16 @@ impl Store {
 
     pub async fn begin(&self) -> Result<Tx, StoreError> {
         Ok(self.pool.begin().await?)
+    }
+
+    /// The store's resourceVersion now (the last one handed out).
+    pub async fn resource_version(&self) -> Result<i64, StoreError> {
+        let mut c = self.pool.acquire().await?;
+        Ok(
+            sqlx::query_scalar("SELECT value FROM counters WHERE name = 'resourceVersion'")
+                .fetch_one(&mut *c)
+                .await?,
+        )
     }
 
     pub async fn get(

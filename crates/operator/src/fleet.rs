@@ -276,11 +276,13 @@ pub async fn pass(
         plan.change.rendered.clone(),
         plan.change.clusters.clone(),
     );
-    let done = tokio::task::block_in_place(|| {
-        pipeline.commit(plan, Some("Rendered by atoll operator."))
-    })?;
+    let done =
+        tokio::task::block_in_place(|| pipeline.commit(plan, Some("Rendered by atoll operator.")))?;
     if let Some(c) = &done.commit {
-        tracing::info!("committed {c}: {}", done.message.lines().next().unwrap_or(""));
+        tracing::info!(
+            "committed {c}: {}",
+            done.message.lines().next().unwrap_or("")
+        );
         outcome.committed = true;
     }
     outcome.commit = done.head.map(|c| c.to_string());

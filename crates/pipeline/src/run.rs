@@ -196,7 +196,12 @@ impl Pipeline {
     /// inputs changed (recalling the last render's memo), and turns the output into a tree
     /// edit and a per-cluster plan. With `for_commit`, the writer lock is taken first (and a
     /// work tree left behind by an interrupted render is repaired).
-    pub fn plan(&mut self, model: &Model, with_diff: bool, for_commit: bool) -> Result<Plan, Failure> {
+    pub fn plan(
+        &mut self,
+        model: &Model,
+        with_diff: bool,
+        for_commit: bool,
+    ) -> Result<Plan, Failure> {
         self.plan_with(model, with_diff, for_commit, false)
     }
 
@@ -210,10 +215,11 @@ impl Pipeline {
     ) -> Result<Plan, Failure> {
         let lock = match (&self.repo, for_commit) {
             (Some(r), true) => {
-                let lock = r.lock(&self.options.writer, &|holder| {
-                    eprintln!("waiting for the repository lock, held by {holder}")
-                })
-                .map_err(Error::from)?;
+                let lock = r
+                    .lock(&self.options.writer, &|holder| {
+                        eprintln!("waiting for the repository lock, held by {holder}")
+                    })
+                    .map_err(Error::from)?;
                 if r.repair_work_tree().map_err(Error::from)? {
                     eprintln!(
                         "repaired the work tree of {} (a render was interrupted after its commit)",
@@ -257,7 +263,9 @@ impl Pipeline {
                 message: "no repository to commit to".into(),
             });
         };
-        let commit = repo.commit_edit(&plan.change.edit, &message)?.map(|(_, c)| c);
+        let commit = repo
+            .commit_edit(&plan.change.edit, &message)?
+            .map(|(_, c)| c);
         let head = repo.head()?.map(|(c, _)| c);
         if let Some(c) = &commit {
             let id = c.to_string();

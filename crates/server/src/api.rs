@@ -344,6 +344,11 @@ struct ListQuery {
     /// Applications whose `spec.owner` is this (the AMF lists by owner).
     owner: Option<String>,
     message: Option<String>,
+    /// At most this many items; a `continue` token in the list's metadata fetches the rest.
+    limit: Option<usize>,
+    /// The token of the previous page: the rest of the same snapshot of the fleet.
+    #[serde(rename = "continue")]
+    cont: Option<String>,
 }
 
 fn parse_selector(q: &ListQuery) -> Result<Selector, Problem> {
@@ -360,24 +365,28 @@ fn parse_selector(q: &ListQuery) -> Result<Selector, Problem> {
     })
 }
 
-fn selected(q: &ListQuery, sel: &Selector, o: &atoll_inventory::Stored) -> bool {
-    sel.matches(&labels_of(&o.body))
+fn selected(q: &ListQuery, sel: &Selector, o: &crate::catalog::Entry) -> bool {
+    sel.matches(&o.labels)
         && q.owner
             .as_ref()
-            .is_none_or(|w| o.body["spec"]["owner"].as_str() == Some(w.as_str()))
+            .is_none_or(|w| o.stored.body["spec"]["owner"].as_str() == Some(w.as_str()))
 }
 
-fn labels_of(v: &Value) -> BTreeMap<String, String> {
-    serde_json::from_value(v["metadata"]["labels"].clone()).unwrap_or_default()
+/// A JSON response from text already serialised.
+fn json_text(body: String) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
+/// Lists from the in-memory catalog, Kubernetes-style: `limit` and `continue` page through
+/// one snapshot (its `resourceVersion` in the list's metadata); a token whose snapshot is no
+/// longer kept is a 410, as Kubernetes answers for an expired one.
 async fn list(
     state: &State,
     headers: &HeaderMap,
     kind: &Kind,
     ns: Option<&str>,
     q: &ListQuery,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Response, Problem> {
     let p = state.principal(headers).await?;
     if let Some(ns) = ns
         && !can_read(&p, kind, ns)
@@ -385,21 +394,62 @@ async fn list(
         return Err(forbid(&p, "list", kind, ns));
     }
     let sel = parse_selector(q)?;
-    let items: Vec<Value> = state
-        .store
-        .list(Some(&kind.kind), ns)
-        .await?
-        .into_iter()
-        .filter(|o| can_read(&p, kind, &o.namespace))
-        .filter(|o| selected(q, &sel, o))
-        .map(|o| o.body)
-        .collect();
-    Ok(Json(json!({
-        "apiVersion": atoll_model::API_VERSION,
-        "kind": format!("{}List", kind.kind),
-        "metadata": {},
-        "items": items,
-    })))
+    if q.limit == Some(0) {
+        return Err(Problem::bad_request("limit: must be at least 1"));
+    }
+    let (snap, after) = match q.cont.as_deref().filter(|c| !c.is_empty()) {
+        None => (state.catalogs.current(), None),
+        Some(tok) => {
+            let (rv, key) = crate::catalog::decode_continue(tok)
+                .filter(|(_, k)| k.0 == kind.kind)
+                .ok_or_else(|| Problem::bad_request("continue: not a token this list gave"))?;
+            let snap = state.catalogs.at(rv).ok_or_else(|| {
+                Problem::new(
+                    StatusCode::GONE,
+                    "Expired",
+                    format!("the continue token's resourceVersion {rv} is too old: list again from the start"),
+                )
+            })?;
+            (snap, Some(key))
+        }
+    };
+    let limit = q.limit.unwrap_or(usize::MAX);
+    let mut items = Vec::new();
+    let mut last = None;
+    let mut more = 0usize;
+    for (k, e) in snap.range(&kind.kind, ns, after.as_ref()) {
+        if !can_read(&p, kind, &k.1) || !selected(q, &sel, e) {
+            continue;
+        }
+        if items.len() < limit {
+            items.push(e.json.clone());
+            last = Some(k);
+        } else {
+            more += 1;
+        }
+    }
+    let mut meta = json!({"resourceVersion": snap.resource_version.to_string()});
+    if more > 0
+        && let Some(k) = last
+    {
+        meta["continue"] = json!(crate::catalog::encode_continue(snap.resource_version, k));
+        meta["remainingItemCount"] = json!(more);
+    }
+    let mut body = String::with_capacity(items.iter().map(|i| i.len() + 1).sum::<usize>() + 256);
+    body.push_str(&format!(
+        "{{\"apiVersion\":\"{}\",\"kind\":\"{}List\",\"metadata\":{},\"items\":[",
+        atoll_model::API_VERSION,
+        kind.kind,
+        meta
+    ));
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            body.push(',');
+        }
+        body.push_str(item);
+    }
+    body.push_str("]}");
+    Ok(json_text(body))
 }
 
 async fn get_one(
@@ -408,16 +458,16 @@ async fn get_one(
     kind: &Kind,
     ns: &str,
     name: &str,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Response, Problem> {
     let p = state.principal(headers).await?;
     if !can_read(&p, kind, ns) {
         return Err(forbid(&p, "get", kind, ns));
     }
     state
-        .store
+        .catalogs
+        .current()
         .get(&kind.kind, ns, name)
-        .await?
-        .map(|o| Json(o.body))
+        .map(|e| json_text(e.json.to_string()))
         .ok_or_else(|| {
             Problem::not_found(format!(
                 "{} {} not found",
@@ -550,7 +600,7 @@ async fn list_all(
     headers: HeaderMap,
     Path(plural): Path<String>,
     Query(q): Query<ListQuery>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Response, Problem> {
     let kind = state
         .kind_by_plural(&plural)
         .ok_or_else(|| Problem::not_found(format!("no resource `{plural}` in atoll.dev/v1alpha1")))?
@@ -573,7 +623,7 @@ async fn get_cluster_scoped(
     state: S,
     headers: HeaderMap,
     Path((plural, name)): Path<(String, String)>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Response, Problem> {
     let kind = kind_for(&state, &plural, false)?.clone();
     get_one(&state, &headers, &kind, "", &name).await
 }
@@ -604,7 +654,7 @@ async fn list_namespaced(
     headers: HeaderMap,
     Path((ns, plural)): Path<(String, String)>,
     Query(q): Query<ListQuery>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Response, Problem> {
     let kind = kind_for(&state, &plural, true)?.clone();
     list(&state, &headers, &kind, Some(&ns), &q).await
 }
@@ -638,12 +688,11 @@ async fn delete_collection_namespaced(
         ));
     }
     let sel = parse_selector(&q)?;
-    let victims: Vec<_> = state
-        .store
-        .list(Some(&kind.kind), Some(&ns))
-        .await?
-        .into_iter()
-        .filter(|o| selected(&q, &sel, o))
+    let snap = state.catalogs.current();
+    let victims: Vec<_> = snap
+        .range(&kind.kind, Some(&ns), None)
+        .filter(|(_, e)| selected(&q, &sel, e))
+        .map(|(_, e)| &e.stored)
         .collect();
     let mut out = json!({"kind": "Status", "deleted": []});
     if victims.is_empty() {
@@ -674,7 +723,7 @@ async fn get_namespaced(
     state: S,
     headers: HeaderMap,
     Path((ns, plural, name)): Path<(String, String, String)>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Response, Problem> {
     let kind = kind_for(&state, &plural, true)?.clone();
     get_one(&state, &headers, &kind, &ns, &name).await
 }
@@ -1022,11 +1071,11 @@ async fn placements(
     }
 }
 
-fn inventory_counts(state: &State, objects: &[atoll_inventory::Stored]) -> Value {
+fn inventory_counts(state: &State, objects: &crate::catalog::Catalog) -> Value {
     let view = state.view.read().expect("view").clone();
     let mut by_kind: BTreeMap<String, usize> = BTreeMap::new();
-    for o in objects {
-        *by_kind.entry(o.kind.clone()).or_default() += 1;
+    for (kind, _, _) in objects.objects.keys() {
+        *by_kind.entry(kind.clone()).or_default() += 1;
     }
     let mut by_provider: BTreeMap<String, usize> = BTreeMap::new();
     for (prov, _) in view.clusters.values() {
@@ -1053,12 +1102,12 @@ fn inventory_counts(state: &State, objects: &[atoll_inventory::Stored]) -> Value
 
 async fn inventory(state: S, headers: HeaderMap) -> Result<Json<Value>, Problem> {
     state.principal(&headers).await?;
-    let all = state.store.list(None, None).await?;
+    let all = state.catalogs.current();
     Ok(Json(inventory_counts(&state, &all)))
 }
 
 async fn metrics(state: S) -> Result<Response, Problem> {
-    let all = state.store.list(None, None).await?;
+    let all = state.catalogs.current();
     let view = state.view.read().expect("view").clone();
     let counts = inventory_counts(&state, &all);
     let mut by_pp: BTreeMap<(String, String), usize> = BTreeMap::new();

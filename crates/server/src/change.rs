@@ -103,7 +103,11 @@ pub fn model_of(objects: &[Stored]) -> Result<Model, Vec<FieldError>> {
 
 /// Plans `model` against the repository through the pipeline (the same path `atoll render`
 /// takes). With `for_commit`, the plan holds the repository's writer lock until committed.
-pub fn plan(state: &State, model: &Model, for_commit: bool) -> Result<atoll_pipeline::Plan, Problem> {
+pub fn plan(
+    state: &State,
+    model: &Model,
+    for_commit: bool,
+) -> Result<atoll_pipeline::Plan, Problem> {
     let t = Instant::now();
     let plan = state
         .pipeline
@@ -259,6 +263,18 @@ pub async fn execute(
         events.push(inv::record(&mut tx, &e).await?);
     }
     tx.commit().await.map_err(inv::StoreError::from)?;
+    let rv = state.store.resource_version().await?;
+    state.catalogs.apply(
+        written
+            .iter()
+            .map(|(_, before, after)| {
+                let obj = after.as_ref().or(before.as_ref()).expect("object");
+                let (kind, namespace, name) = inv::identity(obj);
+                ((kind, namespace, name), after.clone())
+            })
+            .collect(),
+        rv,
+    );
     step("commit");
     let note = if req.message.is_empty() {
         format!("By {} (change {change_id}).", req.actor.name)

@@ -6,6 +6,7 @@
 //! generated from the same kind table the routes use.
 
 pub mod api;
+pub mod catalog;
 pub mod change;
 pub mod kinds;
 pub mod metrics;
@@ -98,6 +99,8 @@ pub struct State {
     /// Serialises changes (render + commit) within this process.
     pub write: tokio::sync::Mutex<()>,
     pub view: RwLock<View>,
+    /// The objects as served, in memory (lists and gets never read the database).
+    pub catalogs: catalog::Catalogs,
     /// The fleet repository, through the one pipeline every shell uses (it keeps the last
     /// render's memo between changes).
     pub pipeline: Mutex<atoll_pipeline::Pipeline>,
@@ -115,6 +118,7 @@ impl State {
             kinds: kinds::all(),
             write: tokio::sync::Mutex::new(()),
             view: RwLock::new(View::default()),
+            catalogs: catalog::Catalogs::default(),
             pipeline: Mutex::new(
                 atoll_pipeline::Pipeline::open(
                     &cfg.repo,
@@ -180,13 +184,16 @@ impl State {
     /// fills the view.
     pub async fn reconcile(&self) -> Result<(), Problem> {
         let _guard = self.write.lock().await;
+        let rv = self.store.resource_version().await?;
         let all = self.store.list(None, None).await?;
+        self.catalogs.replace(all.clone(), rv);
         let model = change::model_of(&all)
             .map_err(|e| Problem::invalid("stored declarations do not validate", e))?;
         let plan = tokio::task::block_in_place(|| change::plan(self, &model, true))?;
         let view = ViewUpdate::of(&plan.change);
-        let head =
-            tokio::task::block_in_place(|| change::commit(self, plan, "Reconciled by atoll serve."))?;
+        let head = tokio::task::block_in_place(|| {
+            change::commit(self, plan, "Reconciled by atoll serve.")
+        })?;
         self.set_view(&model, view, &head);
         Ok(())
     }
@@ -261,6 +268,28 @@ pub async fn serve(cfg: Config, listener: tokio::net::TcpListener) -> Result<(),
     use hyper_util::rt::{TokioIo, TokioTimer};
     let state = std::sync::Arc::new(State::new(&cfg).await?);
     state.reconcile().await?;
+    // Writes by other replicas (sharing a PostgreSQL store) reach this one's catalog within
+    // a couple of seconds; its own writes update it at once.
+    let refresher = state.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
+        loop {
+            tick.tick().await;
+            let Ok(rv) = refresher.store.resource_version().await else {
+                continue;
+            };
+            if rv == refresher.catalogs.current().resource_version {
+                continue;
+            }
+            let _guard = refresher.write.lock().await;
+            if let (Ok(rv), Ok(all)) = (
+                refresher.store.resource_version().await,
+                refresher.store.list(None, None).await,
+            ) {
+                refresher.catalogs.replace(all, rv);
+            }
+        }
+    });
     let app = api::router(state);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(tokio::signal::ctrl_c());

@@ -165,13 +165,20 @@ fn path_params(path: &str) -> Vec<Value> {
 fn query(names: &[&str]) -> Vec<Value> {
     names
         .iter()
-        .map(|n| json!({"name": n, "in": "query", "required": false, "schema": {"type": "string"}}))
+        .map(|n| {
+            let schema = if *n == "limit" {
+                json!({"type": "integer", "minimum": 1})
+            } else {
+                json!({"type": "string"})
+            };
+            json!({"name": n, "in": "query", "required": false, "schema": schema})
+        })
         .collect()
 }
 
 fn problem_responses() -> Value {
     let p = json!({"description": "a problem document", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}});
-    json!({"400": p, "401": p, "403": p, "404": p, "409": p, "413": p, "422": p})
+    json!({"400": p, "401": p, "403": p, "404": p, "409": p, "410": p, "413": p, "422": p})
 }
 
 fn op(
@@ -243,7 +250,7 @@ pub fn document(kinds: &[Kind]) -> Value {
         };
         let list = format!("{}List", k.kind);
         let mut coll = json!({
-            "get": op(format!("List {}", k.plural), [path_params(&collection), query(&["labelSelector", "owner"])].concat(), None, "200", &list),
+            "get": op(format!("List {}", k.plural), [path_params(&collection), query(&["labelSelector", "owner", "limit", "continue"])].concat(), None, "200", &list),
             "post": op(format!("Create a {}", k.kind), [path_params(&collection), query(&["message"])].concat(), Some(&k.kind), "201", &k.kind),
         });
         if k.namespaced {
@@ -275,7 +282,7 @@ pub fn document(kinds: &[Kind]) -> Value {
             let all = format!("/apis/atoll.dev/v1alpha1/{}", k.plural);
             paths.insert(
                 all.clone(),
-                json!({"get": op(format!("List {} in every team you can see", k.plural), query(&["labelSelector", "owner"]), None, "200", &list)}),
+                json!({"get": op(format!("List {} in every team you can see", k.plural), query(&["labelSelector", "owner", "limit", "continue"]), None, "200", &list)}),
             );
         }
     }
