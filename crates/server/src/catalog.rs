@@ -165,7 +165,7 @@ pub fn encode_continue(rv: i64, key: &Key) -> String {
 
 /// The resourceVersion and key of a `continue` token; `None` when it is not one.
 pub fn decode_continue(token: &str) -> Option<(i64, Key)> {
-    if token.len() % 2 != 0 || token.len() > 2048 {
+    if !token.len().is_multiple_of(2) || token.len() > 2048 {
         return None;
     }
     let bytes: Option<Vec<u8>> = (0..token.len())
