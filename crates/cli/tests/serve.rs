@@ -1326,3 +1326,109 @@ fn lists_page_through_one_snapshot() {
     let (s, _) = problem(admin.get("/apis/atoll.dev/v1alpha1/clusters?limit=0"));
     assert_eq!(s, 400);
 }
+
+/// The server and the CLI take the same pipeline: after the same sequence of changes — the
+/// example fleet, a new site, a relabelled cluster, a new image, an application removed —
+/// their repositories hold byte-identical trees.
+#[test]
+fn serve_and_cli_write_the_same_trees() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = format!("sqlite:{}", tmp.path().join("atoll.db").display());
+    let admin_t = token(&db, "alice", "platform", "admin");
+    let served = tmp.path().join("served");
+    let server = start(&db, &served, tmp.path());
+    let admin = Api::new(&server, &admin_t);
+    // The CLI renders a copy of the same declarations.
+    let decl = tmp.path().join("decl/x/fleet");
+    std::fs::create_dir_all(&decl).unwrap();
+    for e in std::fs::read_dir(root().join("examples/edge-fleet")).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, decl.join(p.file_name().unwrap())).unwrap();
+    }
+    // Relative upstream paths resolve the same way from the copy.
+    std::os::unix::fs::symlink(root().join("target"), tmp.path().join("decl/target")).unwrap();
+    let cli_repo = tmp.path().join("cli");
+    let d = decl.to_str().unwrap();
+    let root_s = tmp.path().join("decl/target").canonicalize().unwrap();
+    let render = || {
+        ok(&atoll(&[
+            "render",
+            d,
+            "--repo",
+            cli_repo.to_str().unwrap(),
+            "--upstream-root",
+            root_s.to_str().unwrap(),
+        ]))
+    };
+    let tree = |repo: &Path| git(repo, &["rev-parse", "HEAD^{tree}"]);
+    let edit = |file: &str, from: &str, to: &str| {
+        let p = decl.join(file);
+        let t = std::fs::read_to_string(&p).unwrap();
+        assert!(t.contains(from), "{file}: {from}");
+        std::fs::write(&p, t.replacen(from, to, 1)).unwrap();
+    };
+
+    // 1. The example fleet.
+    let t = admin.task(admin.raw(
+        reqwest::Method::POST,
+        "/api/v1/apply",
+        "application/yaml",
+        example_stream(),
+    ));
+    assert_eq!(t["state"], "succeeded", "{t}");
+    render();
+    assert_eq!(tree(&served), tree(&cli_repo), "after the example fleet");
+
+    // 2. A new site.
+    let site =
+        std::fs::read_to_string(root().join("examples/what-if/edge-marseille.yaml")).unwrap();
+    let t = admin.task(admin.raw(
+        reqwest::Method::POST,
+        "/api/v1/apply",
+        "application/yaml",
+        site.clone(),
+    ));
+    assert_eq!(t["state"], "succeeded", "{t}");
+    std::fs::write(decl.join("what-if.yaml"), &site).unwrap();
+    render();
+    assert_eq!(tree(&served), tree(&cli_repo), "after a new site");
+
+    // 3. A cluster relabelled.
+    let path = "/apis/atoll.dev/v1alpha1/clusters/edge-paris";
+    let mut c = admin.json(path);
+    c["metadata"]["labels"]["zone"] = json!("eu-west-9");
+    assert_eq!(admin.put(path, &c).status(), 200);
+    edit(
+        "clusters.yaml",
+        "zone: \"eu-west-1\"",
+        "zone: \"eu-west-9\"",
+    );
+    render();
+    assert_eq!(tree(&served), tree(&cli_repo), "after a relabel");
+
+    // 4. A new image for an application's component.
+    let path = "/apis/atoll.dev/v1alpha1/namespaces/retail/applications/pos";
+    let mut a = admin.json(path);
+    a["spec"]["components"][0]["image"] = json!("registry.example.net/retail/pos-api:1.9.0");
+    assert_eq!(admin.put(path, &a).status(), 200);
+    edit("apps.yaml", "pos-api:1.8.2", "pos-api:1.9.0");
+    render();
+    assert_eq!(tree(&served), tree(&cli_repo), "after a new image");
+
+    // 5. An application removed.
+    assert_eq!(
+        admin
+            .delete("/apis/atoll.dev/v1alpha1/namespaces/analytics/applications/reporting")
+            .status(),
+        200
+    );
+    let apps = std::fs::read_to_string(decl.join("apps.yaml")).unwrap();
+    let kept: Vec<&str> = apps
+        .split("\n---\n")
+        .filter(|d| !d.contains("name: reporting"))
+        .collect();
+    assert_eq!(kept.len() + 1, apps.split("\n---\n").count());
+    std::fs::write(decl.join("apps.yaml"), kept.join("\n---\n")).unwrap();
+    render();
+    assert_eq!(tree(&served), tree(&cli_repo), "after a removal");
+}
