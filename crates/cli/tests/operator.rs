@@ -285,6 +285,20 @@ fn operator_reconciles_scales_upgrades_reports_and_cleans_up() {
     let commits =
         |env: &Env| -> usize { env.git(&["rev-list", "--count", "HEAD"]).parse().unwrap() };
     let converged_at = commits(&env);
+    // The same pipeline as the CLI: the same declarations give the same tree.
+    let cli = tempfile::tempdir().unwrap();
+    ok(&atoll(&[
+        "render",
+        "examples/edge-fleet",
+        "--bare",
+        "--repo",
+        cli.path().to_str().unwrap(),
+    ]));
+    assert_eq!(
+        env.git(&["rev-parse", "HEAD^{tree}"]),
+        git(cli.path(), &["rev-parse", "HEAD^{tree}"]),
+        "the operator's tree differs from `atoll render`'s"
+    );
 
     // CAPI objects are owned by their atoll Cluster and managed by field manager `atoll`.
     let paris = env.json(&["get", "clusters.atoll.dev", "edge-paris"]);

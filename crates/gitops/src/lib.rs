@@ -344,7 +344,56 @@ impl FleetRepo {
                 fault("mid-checkout");
             }
         }
-        self.write_index(tree)
+        self.update_index(tree, edit, &work)
+    }
+
+    /// Brings the index in line with an edit just checked out: entries under the replaced
+    /// paths go, the edit's files come in with the stat of what was just written. Only when
+    /// there is no index yet, or the edit replaced everything, is it rebuilt from the tree.
+    fn update_index(&self, tree: ObjectId, edit: &TreeEdit, work: &Path) -> Result<(), GitError> {
+        use gix::bstr::ByteSlice;
+        let whole = edit.replace.iter().any(|k| {
+            let k = k.trim_end_matches('/');
+            k.is_empty() || OWNED_ROOTS.contains(&k)
+        });
+        let mut index = match (whole, self.repo.open_index()) {
+            (false, Ok(i)) => i,
+            _ => return self.write_index(tree),
+        };
+        let mut gone = vec![false; index.entries().len()];
+        for key in &edit.replace {
+            let folder = key.ends_with('/');
+            let k = key.trim_end_matches('/');
+            let prefix = if folder { format!("{k}/") } else { k.to_string() };
+            if let Some(r) = index.prefixed_entries_range(prefix.as_bytes().as_bstr()) {
+                for i in r {
+                    let p = index.entries()[i].path(&index);
+                    if folder || p == k.as_bytes() {
+                        gone[i] = true;
+                    }
+                }
+            }
+        }
+        index.remove_entries(|i, _, _| gone[i]);
+        for (path, bytes) in &edit.files {
+            let meta = gix::index::fs::Metadata::from_path_no_follow(&work.join(path))?;
+            let stat = gix::index::entry::Stat::from_fs(&meta)
+                .map_err(|e| err(&self.path, e))?;
+            index.dangerously_push_entry(
+                stat,
+                blob_id(bytes),
+                gix::index::entry::Flags::empty(),
+                gix::index::entry::Mode::FILE,
+                path.as_bytes().as_bstr(),
+            );
+        }
+        index.sort_entries();
+        // The tree cache would describe the old tree.
+        index.remove_tree();
+        index
+            .write(Default::default())
+            .map_err(|e| err(&self.path, e))?;
+        Ok(())
     }
 
     /// Makes the index say `tree` (what a checkout of it would stage).
