@@ -1,27 +1,50 @@
 #!/usr/bin/env bash
-# Builds the pinned kube-apiserver, etcd and kubectl (and the small test helpers in cmd/)
-# from their Go modules into .cache/testenv/<key>/bin and prints that directory. The key
-# hashes go.mod, go.sum and the mains, so a rebuild happens only when a pin changes.
-# Safe to run concurrently (tests start it in parallel): one build at a time holds a lock,
-# the others wait for it and then find the result.
+# Builds real Kubernetes parts for the tests from their pinned Go modules and prints the
+# folder of the binaries. Each family is a Go module of its own, built into
+# .cache/testenv/<family>-<key>/bin where the key hashes its go.mod, go.sum and mains, so a
+# rebuild happens only when a pin changes:
+#   build.sh        kube-apiserver, etcd, kubectl, selector-check, gitserver (testenv/)
+#   build.sh flux   Flux source-controller and kustomize-controller v1.9.6 (testenv/flux-*)
+# Safe to run concurrently (tests start it in parallel): one build per family at a time holds
+# a lock, the others wait for it and then find the result.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(dirname "$here")"
-key="$(cat "$here/go.mod" "$here/go.sum" "$here"/cmd/*/main.go | sha256sum | cut -c1-16)"
-out="$root/.cache/testenv/$key/bin"
-ready() { [[ -x "$out/kube-apiserver" && -x "$out/etcd" && -x "$out/kubectl" && -x "$out/selector-check" ]]; }
+family="${1:-core}"
+case "$family" in
+  core)
+    mods=("$here")
+    bins=(kube-apiserver etcd kubectl selector-check gitserver)
+    ;;
+  flux)
+    mods=("$here/flux-source" "$here/flux-kustomize")
+    bins=(source-controller kustomize-controller)
+    ;;
+  *) echo "unknown family $family (core, flux)" >&2; exit 2 ;;
+esac
+key="$(for m in "${mods[@]}"; do cat "$m/go.mod" "$m/go.sum"; ls "$m"/*.go "$m"/cmd/*/*.go 2>/dev/null | sort | xargs cat; done | sha256sum | cut -c1-16)"
+out="$root/.cache/testenv/$family-$key/bin"
+ready() { for b in "${bins[@]}"; do [[ -x "$out/$b" ]] || return 1; done; }
 if ready; then echo "$out"; exit 0; fi
 mkdir -p "$root/.cache/testenv"
-exec 9>"$root/.cache/testenv/$key.lock"
+exec 9>"$root/.cache/testenv/$family-$key.lock"
 flock 9
 if ready; then echo "$out"; exit 0; fi
-tmp="$(mktemp -d "$root/.cache/testenv/$key.tmp.XXXXXX")"
+tmp="$(mktemp -d "$root/.cache/testenv/$family-$key.tmp.XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
 export GOFLAGS="${GOFLAGS:--trimpath}" CGO_ENABLED=0
 export GOCACHE="${GOCACHE:-$root/.cache/go-build}"
-# kube-apiserver must say its version: Cluster API refuses v0.0.0 servers.
-v=k8s.io/component-base/version
-( cd "$here" && go build -ldflags="-s -w -X $v.gitVersion=v1.36.3 -X $v.gitMajor=1 -X $v.gitMinor=36" -o "$tmp/" ./cmd/... ) >&2
+case "$family" in
+  core)
+    # kube-apiserver must say its version: Cluster API refuses v0.0.0 servers.
+    v=k8s.io/component-base/version
+    ( cd "$here" && go build -ldflags="-s -w -X $v.gitVersion=v1.36.3 -X $v.gitMajor=1 -X $v.gitMinor=36" -o "$tmp/" ./cmd/... ) >&2
+    ;;
+  flux)
+    ( cd "$here/flux-source" && go build -tags=fieldsv1string -ldflags='-s -w' -o "$tmp/source-controller" github.com/fluxcd/source-controller ) >&2
+    ( cd "$here/flux-kustomize" && go build -tags=fieldsv1string -ldflags='-s -w' -o "$tmp/kustomize-controller" github.com/fluxcd/kustomize-controller ) >&2
+    ;;
+esac
 rm -rf "$out" && mkdir -p "$(dirname "$out")" && mv "$tmp" "$out"
 trap - EXIT
 echo "$out"

@@ -1,7 +1,7 @@
 //! The `atoll` command line: a thin shell over the model, engine and Git crates.
 
 use anyhow::{Context, Result};
-use atoll_gitops::{ChangeKind, ClusterPlan};
+use atoll_gitops::{ChangeKind, ClusterPlan, PlanStatus};
 use atoll_model::Model;
 use atoll_pipeline::{Failure, Options, Pipeline, Reuse};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -17,6 +17,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod bench;
 mod operator;
+mod remote;
 mod serve;
 
 #[derive(Parser)]
@@ -81,6 +82,8 @@ enum Command {
         no_cache: bool,
         #[command(flatten)]
         sources: SourceArgs,
+        #[command(flatten)]
+        remote: remote::RemoteArgs,
     },
     /// Generate benchmark fleets and measure atoll on them.
     #[command(subcommand)]
@@ -267,6 +270,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             full,
             no_cache,
             sources,
+            remote,
         } => {
             let reuse = match (full, no_cache) {
                 (_, true) => Reuse::Nothing,
@@ -281,15 +285,23 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 Ok(m) => m,
                 Err(code) => return Ok(code),
             };
-            // One render at a time per repository: the plan takes the writer lock.
+            let remote = remote.resolve(Some(&model.fleet))?;
+            let publishing = remote.clone();
+            p.set_remote(remote);
+            // One render at a time per repository: the plan takes the writer lock (and, with a
+            // remote, starts from what the remote holds).
             let planned = match plan(&mut p, &model, false, true, full) {
                 Ok(plan) => plan,
                 Err(code) => return Ok(code),
             };
-            std::mem::forget(model);
             report_drift(&planned.change.drift);
             let spinner = progress("committing");
-            let done = p.commit(planned, message.as_deref())?;
+            let done = match p.commit_and_publish(planned, &model, message.as_deref()) {
+                Ok(d) => d,
+                Err(Failure::Invalid(d)) => return Ok(report(&d)),
+                Err(Failure::Error(e)) => return Err(e.into()),
+            };
+            std::mem::forget(model);
             spinner.finish_and_clear();
             timing("commit");
             match done.commit {
@@ -298,6 +310,33 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     println!("committed {id} to {}", repo.display());
                 }
                 None => println!("no changes: {} is up to date", repo.display()),
+            }
+            if let Some(r) = publishing {
+                // A push that failed for another reason than a moving remote: retry a few
+                // times, then leave the commit for the next render to push.
+                let mut state = p.publish_state();
+                let mut wait = std::time::Duration::from_secs(1);
+                for _ in 0..3 {
+                    if state.error.is_none() {
+                        break;
+                    }
+                    std::thread::sleep(wait);
+                    wait *= 2;
+                    let _ = p.publish();
+                    state = p.publish_state();
+                }
+                match state.error {
+                    None => println!(
+                        "pushed to {} ({})",
+                        atoll_gitops::display_url(&r.url),
+                        r.branch
+                    ),
+                    Some(e) => {
+                        eprintln!("error: committed, not pushed: {e}");
+                        eprintln!("the next render pushes it");
+                        return Ok(ExitCode::from(3));
+                    }
+                }
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -334,6 +373,7 @@ fn options(paths: &[PathBuf], sources: &SourceArgs, reuse: Reuse, create: bool) 
         disk_cache: reuse,
         writer: "atoll render".into(),
         sources: atoll_pipeline::UpstreamSources::files(sources.roots(paths)),
+        remote: None,
     }
 }
 
@@ -442,17 +482,17 @@ fn print_plan(plans: &[ClusterPlan], diff: bool) {
     }
     let (mut new, mut changed, mut removed) = (0, 0, 0);
     for p in plans {
-        let (sym, code) = match p.status.as_str() {
-            "new" => {
+        let (sym, code) = match p.status {
+            PlanStatus::New => {
                 new += 1;
                 ("+", "32")
             }
-            "removed" => {
+            PlanStatus::Removed => {
                 removed += 1;
                 ("-", "31")
             }
-            _ => {
-                if p.cluster != "(fleet)" {
+            PlanStatus::Changed => {
+                if !p.is_fleet() {
                     changed += 1;
                 }
                 ("~", "33")

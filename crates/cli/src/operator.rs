@@ -25,6 +25,8 @@ pub enum OperatorCommand {
         /// (repeatable). Default: the upstream base.
         #[arg(long = "upstream-root", value_name = "DIR")]
         upstream_roots: Vec<PathBuf>,
+        #[command(flatten)]
+        remote: crate::remote::RemoteArgs,
         /// Namespace of the leader-election Lease.
         #[arg(long, default_value = "atoll-system")]
         lease_namespace: String,
@@ -76,6 +78,7 @@ pub fn run(cmd: OperatorCommand) -> Result<ExitCode> {
             bare,
             upstream_base,
             upstream_roots,
+            remote,
             lease_namespace,
             lease_name,
             identity,
@@ -114,6 +117,7 @@ pub fn run(cmd: OperatorCommand) -> Result<ExitCode> {
                     bare,
                     upstream_base,
                     upstream_roots: atoll_pipeline::canonical_roots(upstream_roots),
+                    remote: remote.resolve(None)?,
                     fault,
                 },
                 lease_namespace,

@@ -16,6 +16,8 @@ pub struct ServeArgs {
     /// The fleet repository (created when missing).
     #[arg(long)]
     repo: PathBuf,
+    #[command(flatten)]
+    remote: crate::remote::RemoteArgs,
     /// Create a missing repository bare (no work tree: what a large fleet wants).
     #[arg(long)]
     bare: bool,
@@ -90,6 +92,7 @@ pub fn serve(a: ServeArgs) -> Result<ExitCode> {
         database: a.database,
         repo: a.repo,
         bare: a.bare,
+        remote: a.remote.resolve(None)?,
         upstream_base: std::path::absolute(&a.upstream_base)?,
         upstream_roots: if a.upstream_roots.is_empty() {
             vec![std::path::absolute(&a.upstream_base)?]

@@ -67,13 +67,13 @@ pub struct Output {
 pub type Placements = BTreeMap<String, Arc<[Arc<str>]>>;
 
 /// Where atoll keeps its own state in the repository.
-pub const ALLOCATIONS_FILE: &str = "state/allocations.yaml";
+pub use atoll_layout::ALLOCATIONS_FILE;
 
 /// One line per cluster: its name and the digest of everything its files are made from.
-pub const INPUTS_FILE: &str = "state/inputs.tsv";
+pub use atoll_layout::INPUTS_FILE;
 
 /// Bumped whenever rendering changes, so that every cluster is rendered again.
-const RENDER_EPOCH: &str = "atoll-render-3";
+const RENDER_EPOCH: &str = "atoll-render-4";
 
 /// Parses [`INPUTS_FILE`]; anything unreadable just means "render again".
 pub fn parse_inputs(text: &str) -> BTreeMap<String, String> {
@@ -84,17 +84,10 @@ pub fn parse_inputs(text: &str) -> BTreeMap<String, String> {
 }
 
 /// The repository paths that hold one cluster's files (folders end in `/`).
-pub fn cluster_paths(name: &str) -> [String; 4] {
-    [
-        format!("clusters/{name}/"),
-        format!("management/clusters/{name}/"),
-        format!("management/gitops/{name}.yaml"),
-        format!("state/clusters/{name}.yaml"),
-    ]
-}
+pub use atoll_layout::cluster_paths;
 
 /// Top-level folders atoll owns; anything else in the repository is left alone.
-pub const OWNED_DIRS: &[&str] = &["clusters/", "management/", "state/"];
+pub use atoll_layout::OWNED_DIRS;
 
 pub(crate) fn yaml_stream(objs: &[Value]) -> String {
     to_yaml_stream(objs.iter())
@@ -589,6 +582,17 @@ pub(crate) fn json_bytes(v: &impl serde::Serialize) -> Vec<u8> {
     serde_json::to_vec(v).expect("serializable")
 }
 
+/// The bytes a spec is digested by: its JSON without the top-level `description`, which no
+/// rendered file shows — so rewording a team, an application or a profile renders nothing
+/// again (and keeps the memo).
+pub(crate) fn spec_bytes(spec: &impl serde::Serialize) -> Vec<u8> {
+    let mut v = serde_json::to_value(spec).expect("serializable");
+    if let Some(o) = v.as_object_mut() {
+        o.remove("description");
+    }
+    json_bytes(&v)
+}
+
 impl SharedDigests {
     fn new(m: &Model, upstreams: &BTreeMap<UpstreamPackage, Fetched>) -> Self {
         let upstreams: BTreeMap<UpstreamPackage, String> = upstreams
@@ -614,7 +618,7 @@ impl SharedDigests {
                     .and_then(|u| upstreams.get(u))
                     .map(String::as_str)
                     .unwrap_or("");
-                (k.clone(), digest_of(&[&json_bytes(&a.spec), up.as_bytes()]))
+                (k.clone(), digest_of(&[&spec_bytes(&a.spec), up.as_bytes()]))
             })
             .collect();
         SharedDigests {
@@ -623,7 +627,7 @@ impl SharedDigests {
             teams: m
                 .teams
                 .iter()
-                .map(|(k, t)| (k.clone(), digest_of(&[&json_bytes(&t.spec)])))
+                .map(|(k, t)| (k.clone(), digest_of(&[&spec_bytes(&t.spec)])))
                 .collect(),
             upstreams,
         }
@@ -713,7 +717,7 @@ fn render_cluster(
 
     // The agent object, and Cluster API objects unless atoll does not make this cluster.
     let agent_yaml = yaml_stream(&delivery::agent_object(agent, name, &repo_url, &branch));
-    files.push((format!("management/gitops/{name}.yaml"), agent_yaml.clone()));
+    files.push((atoll_layout::agent_file(name), agent_yaml.clone()));
     if c.provider.value != Provider::Existing {
         let ns = m
             .fleet
@@ -732,12 +736,12 @@ fn render_cluster(
         ) {
             res.push(file.to_string());
             files.push((
-                format!("management/clusters/{name}/{file}"),
+                format!("{}{file}", atoll_layout::management_dir(name)),
                 yaml_stream(&objs),
             ));
         }
         files.push((
-            format!("management/clusters/{name}/kustomization.yaml"),
+            format!("{}kustomization.yaml", atoll_layout::management_dir(name)),
             kustomization(&res),
         ));
     }
@@ -753,11 +757,17 @@ fn render_cluster(
             if f.ends_with(".yaml") && f != "Kptfile" && f != "kustomization.yaml" {
                 res.push(f.clone());
             }
-            files.push((format!("clusters/{name}/{dir}/{f}"), content));
+            files.push((
+                format!("{}{dir}/{f}", atoll_layout::package_dir(name)),
+                content,
+            ));
         }
         if with_kustomization {
             files.push((
-                format!("clusters/{name}/{dir}/kustomization.yaml"),
+                format!(
+                    "{}{dir}/kustomization.yaml",
+                    atoll_layout::package_dir(name)
+                ),
                 kustomization(&res),
             ));
         }
@@ -929,7 +939,7 @@ fn render_cluster(
 
     dirs.sort();
     files.push((
-        format!("clusters/{name}/kustomization.yaml"),
+        format!("{}kustomization.yaml", atoll_layout::package_dir(name)),
         kustomization(&dirs),
     ));
     let mut state = serde_json::to_value(c).expect("resolved cluster");
@@ -939,7 +949,7 @@ fn render_cluster(
             .map(|(t, a)| format!("{t}/{a}"))
             .collect::<Vec<_>>()
     );
-    files.push((format!("state/clusters/{name}.yaml"), to_yaml(&state)));
+    files.push((atoll_layout::state_file(name), to_yaml(&state)));
     if diags.is_empty() {
         Ok(files)
     } else {

@@ -7,6 +7,7 @@
 
 use crate::resolve::Range;
 use crate::{SharedDigests, digest_of, json_bytes};
+// (descriptions are left out of every digest: see `spec_bytes`)
 use atoll_model::{Decl, Model};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -51,11 +52,12 @@ impl RenderMemo {
 /// address blocks: all other declarations, the upstream packages, the render epoch.
 pub(crate) fn fleet_key(m: &Model, shared: &SharedDigests) -> String {
     fn decls<K: Serialize, T: Serialize>(map: &BTreeMap<K, Decl<T>>) -> Vec<u8> {
-        let v: Vec<_> = map
-            .iter()
-            .map(|(k, d)| (k, &d.namespace, &d.labels, &d.spec))
-            .collect();
-        json_bytes(&v)
+        let mut out = Vec::new();
+        for (k, d) in map {
+            out.extend(json_bytes(&(k, &d.namespace, &d.labels)));
+            out.extend(crate::spec_bytes(&d.spec));
+        }
+        out
     }
     let upstreams: Vec<(String, &String)> = shared
         .upstreams

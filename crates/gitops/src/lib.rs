@@ -12,6 +12,9 @@ use std::path::{Path, PathBuf};
 mod guard;
 mod pack;
 mod path;
+mod remote;
+
+pub use remote::{Auth, Pushed, Remote, display_url};
 
 pub use guard::RepoLock;
 
@@ -364,7 +367,11 @@ impl FleetRepo {
         for key in &edit.replace {
             let folder = key.ends_with('/');
             let k = key.trim_end_matches('/');
-            let prefix = if folder { format!("{k}/") } else { k.to_string() };
+            let prefix = if folder {
+                format!("{k}/")
+            } else {
+                k.to_string()
+            };
             if let Some(r) = index.prefixed_entries_range(prefix.as_bytes().as_bstr()) {
                 for i in r {
                     let p = index.entries()[i].path(&index);
@@ -377,8 +384,7 @@ impl FleetRepo {
         index.remove_entries(|i, _, _| gone[i]);
         for (path, bytes) in &edit.files {
             let meta = gix::index::fs::Metadata::from_path_no_follow(&work.join(path))?;
-            let stat = gix::index::entry::Stat::from_fs(&meta)
-                .map_err(|e| err(&self.path, e))?;
+            let stat = gix::index::entry::Stat::from_fs(&meta).map_err(|e| err(&self.path, e))?;
             index.dangerously_push_entry(
                 stat,
                 blob_id(bytes),
@@ -1102,34 +1108,53 @@ pub enum ChangeKind {
     Removed,
 }
 
-/// Changes of one cluster (or `(fleet)` for files that belong to none).
+/// The name a plan gives the files that belong to no cluster (`state/allocations.yaml`,
+/// `state/inputs.tsv`).
+pub const FLEET_FILES: &str = "(fleet)";
+
+/// What happens to a cluster as a whole.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum PlanStatus {
+    /// All its files are new.
+    New,
+    /// Some of its files change.
+    #[default]
+    Changed,
+    /// All its files go.
+    Removed,
+}
+
+/// Changes of one cluster (or [`FLEET_FILES`] for files that belong to none).
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct ClusterPlan {
     pub cluster: String,
     pub added: usize,
     pub modified: usize,
     pub removed: usize,
-    /// The cluster as a whole: `new`, `changed` or `removed`.
-    pub status: String,
+    /// The cluster as a whole.
+    pub status: PlanStatus,
     pub files: Vec<FileChange>,
 }
 
-/// The cluster a repository path belongs to.
-pub fn cluster_of(path: &str) -> Option<&str> {
-    let rest = path
-        .strip_prefix("clusters/")
-        .or_else(|| path.strip_prefix("management/clusters/"))
-        .map(|r| r.split('/').next().unwrap_or(r))
-        .or_else(|| {
-            path.strip_prefix("management/gitops/")
-                .and_then(|r| r.strip_suffix(".yaml"))
-        })
-        .or_else(|| {
-            path.strip_prefix("state/clusters/")
-                .and_then(|r| r.strip_suffix(".yaml"))
-        })?;
-    Some(rest)
+impl PlanStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PlanStatus::New => "new",
+            PlanStatus::Changed => "changed",
+            PlanStatus::Removed => "removed",
+        }
+    }
 }
+
+impl ClusterPlan {
+    /// Whether these are the fleet-level files rather than a cluster's.
+    pub fn is_fleet(&self) -> bool {
+        self.cluster == FLEET_FILES
+    }
+}
+
+pub use atoll_layout::cluster_of;
 
 /// Compares `old` and `new` trees, per cluster. `with_diff` adds unified text diffs.
 pub fn plan<A: AsRef<[u8]>, B: AsRef<[u8]>>(
@@ -1161,7 +1186,7 @@ where
 {
     let mut by: BTreeMap<String, ClusterPlan> = BTreeMap::new();
     let mut add = |path: &str, change: ChangeKind, diff: String| {
-        let key = cluster_of(path).unwrap_or("(fleet)").to_string();
+        let key = cluster_of(path).unwrap_or(FLEET_FILES).to_string();
         let p = by.entry(key.clone()).or_insert_with(|| ClusterPlan {
             cluster: key,
             ..Default::default()
@@ -1219,13 +1244,13 @@ where
     let mut out: Vec<ClusterPlan> = by.into_values().collect();
     for p in &mut out {
         let total = p.files.len();
-        let fleet = p.cluster == "(fleet)";
+        let fleet = p.is_fleet();
         p.status = if !fleet && p.added == total && !in_old.contains(p.cluster.as_str()) {
-            "new".into()
+            PlanStatus::New
         } else if !fleet && p.removed == total && !in_new.contains(p.cluster.as_str()) {
-            "removed".into()
+            PlanStatus::Removed
         } else {
-            "changed".into()
+            PlanStatus::Changed
         };
         p.files.sort_by(|a, b| a.path.cmp(&b.path));
     }
@@ -1242,11 +1267,14 @@ fn unified(a: &str, b: &str, path: &str) -> String {
 
 /// A commit message that says what changed per cluster.
 pub fn commit_message(plans: &[ClusterPlan], note: Option<&str>) -> String {
-    let new = plans.iter().filter(|p| p.status == "new").count();
-    let removed = plans.iter().filter(|p| p.status == "removed").count();
+    let new = plans.iter().filter(|p| p.status == PlanStatus::New).count();
+    let removed = plans
+        .iter()
+        .filter(|p| p.status == PlanStatus::Removed)
+        .count();
     let changed = plans
         .iter()
-        .filter(|p| p.status == "changed" && p.cluster != "(fleet)")
+        .filter(|p| p.status == PlanStatus::Changed && !p.is_fleet())
         .count();
     let mut msg = format!(
         "atoll: render fleet ({new} new, {changed} changed, {removed} removed clusters)\n\n"
@@ -1259,7 +1287,11 @@ pub fn commit_message(plans: &[ClusterPlan], note: Option<&str>) -> String {
     for p in plans.iter().take(MAX) {
         msg.push_str(&format!(
             "{}: {} (+{} ~{} -{})\n",
-            p.cluster, p.status, p.added, p.modified, p.removed
+            p.cluster,
+            p.status.as_str(),
+            p.added,
+            p.modified,
+            p.removed
         ));
     }
     if plans.len() > MAX {

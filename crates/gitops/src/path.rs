@@ -7,8 +7,7 @@
 
 use std::fmt;
 
-/// Folders of the fleet repository atoll owns; everything else is left alone.
-pub const OWNED_ROOTS: [&str; 3] = ["clusters", "management", "state"];
+pub use atoll_layout::OWNED_ROOTS;
 
 /// Why an entry name is refused, if it is.
 pub fn check_name(name: &[u8]) -> Result<(), String> {

@@ -262,7 +262,8 @@ pub fn new_uid() -> String {
     )
 }
 
-fn hash_token(token: &str) -> String {
+/// The SHA-256 of a token, hex: what the store keeps instead of the token.
+pub fn hash_token(token: &str) -> String {
     let d = sha2::Sha256::digest(token.as_bytes());
     d.iter().map(|x| format!("{x:02x}")).collect()
 }
@@ -688,7 +689,19 @@ pub async fn delete(
     .bind(old.resource_version)
     .execute(&mut *c)
     .await?;
+    // A deletion is a new version of the store too (as in Kubernetes): a reader that cached
+    // the objects at the old version sees it changed.
+    next_version(c).await?;
     Ok(old)
+}
+
+/// The store's resourceVersion inside a transaction.
+pub async fn resource_version(c: &mut sqlx::AnyConnection) -> Result<i64, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT value FROM counters WHERE name = 'resourceVersion'")
+            .fetch_one(&mut *c)
+            .await?,
+    )
 }
 
 /// Records an event; returns its id.

@@ -28,6 +28,8 @@ pub struct Settings {
     pub upstream_base: PathBuf,
     /// Local upstream repositories must lie under one of these (resolved).
     pub upstream_roots: Vec<PathBuf>,
+    /// Publish every commit to this Git server (the one the agents pull from).
+    pub remote: Option<atoll_gitops::Remote>,
     /// Test hook: stop the process at a named point (see [`Fault`]).
     pub fault: Option<Fault>,
 }
@@ -75,6 +77,8 @@ pub struct Outcome {
     pub applied: usize,
     /// Namespace of the Cluster API objects (the Fleet's `managementNamespace`).
     pub management_namespace: String,
+    /// Why HEAD is committed but not on the remote, if it is not.
+    pub not_pushed: Option<String>,
 }
 
 fn message(d: &Diagnostic) -> String {
@@ -134,7 +138,7 @@ fn orient(
 
 /// The Cluster API objects of one cluster, from its rendered files.
 fn capi_objects(files: &BTreeMap<String, Vec<u8>>, cluster: &str) -> Vec<Value> {
-    let prefix = format!("management/clusters/{cluster}/");
+    let prefix = atoll_layout::management_dir(cluster);
     let mut out = Vec::new();
     for (path, bytes) in files.range(prefix.clone()..) {
         if !path.starts_with(&prefix) {
@@ -177,6 +181,7 @@ impl Settings {
                 self.upstream_base.clone(),
                 self.upstream_roots.clone(),
             ),
+            remote: self.remote.clone(),
         }
     }
 
@@ -253,7 +258,7 @@ pub async fn pass(
         plan.change
             .removed
             .iter()
-            .map(|c| format!("management/clusters/{c}/"))
+            .map(|c| atoll_layout::management_dir(c))
             .collect::<Vec<_>>()
             .iter()
             .map(String::as_str),
@@ -266,8 +271,9 @@ pub async fn pass(
         .files
         .iter()
         .filter(|(p, _)| {
-            p.starts_with("management/clusters/")
-                && atoll_gitops::cluster_of(p).is_some_and(|c| plan.change.rendered.contains(c))
+            atoll_layout::cluster_of(p).is_some_and(|c| {
+                plan.change.rendered.contains(c) && p.starts_with(&atoll_layout::management_dir(c))
+            })
         })
         .map(|(p, b)| (p.clone(), b.to_vec()))
         .collect();
@@ -276,8 +282,19 @@ pub async fn pass(
         plan.change.rendered.clone(),
         plan.change.clusters.clone(),
     );
-    let done =
-        tokio::task::block_in_place(|| pipeline.commit(plan, Some("Rendered by atoll operator.")))?;
+    let done = tokio::task::block_in_place(|| {
+        pipeline.commit_and_publish(plan, &model, Some("Rendered by atoll operator."))
+    })
+    .map_err(|f| match f {
+        Failure::Error(e) => PassError::Pipeline(e),
+        Failure::Invalid(d) => PassError::Unattributed(d.to_string()),
+    })?;
+    // The pass is done even when the push was not: the next one pushes (status says so).
+    if pipeline.has_remote()
+        && let Some(e) = pipeline.publish_state().error
+    {
+        outcome.not_pushed = Some(e);
+    }
     if let Some(c) = &done.commit {
         tracing::info!(
             "committed {c}: {}",
@@ -306,7 +323,7 @@ pub async fn pass(
         let need_head: Vec<String> = to_apply
             .iter()
             .filter(|c| !rendered.contains(*c))
-            .map(|c| format!("management/clusters/{c}/"))
+            .map(|c| atoll_layout::management_dir(c))
             .collect();
         files.extend(repo.head_files_under(need_head.iter().map(String::as_str))?);
         files.extend(rendered_capi);
@@ -461,6 +478,7 @@ mod tests {
             upstream_roots: atoll_pipeline::canonical_roots(vec![
                 std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"),
             ]),
+            remote: None,
             fault: None,
         }
     }

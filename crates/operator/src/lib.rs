@@ -217,7 +217,11 @@ async fn one_pass(
     for e in &errors {
         tracing::warn!("{e}");
     }
-    if !errors.is_empty() || !outcome.apply_errors.is_empty() {
+    if let Some(e) = &outcome.not_pushed {
+        tracing::warn!("committed, not pushed (will retry): {e}");
+    }
+    // A failed apply or push is retried with backoff.
+    if !errors.is_empty() || !outcome.apply_errors.is_empty() || outcome.not_pushed.is_some() {
         return Err(true);
     }
     Ok(requeue)

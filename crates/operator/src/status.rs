@@ -165,6 +165,12 @@ impl Report<'_> {
             .as_deref()
             .map(|c| &c[..c.len().min(12)])
             .unwrap_or("-");
+        if let Some(e) = &self.outcome.not_pushed {
+            return Verdict::reconciling(
+                "NotPushed",
+                format!("committed at {at}, not pushed (retried with backoff): {e}"),
+            );
+        }
         Verdict::ready(
             "Rendered",
             format!("rendered at commit {at}; {} cluster(s)", clusters.len()),

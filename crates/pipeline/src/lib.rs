@@ -7,7 +7,7 @@
 pub mod cache;
 mod run;
 
-pub use run::{Committed, Failure, Options, Pipeline, Plan, Reuse};
+pub use run::{Committed, Failure, Options, Pipeline, Plan, PublishState, Reuse};
 
 use atoll_engine::ipam::Allocations;
 use atoll_engine::memo::RenderMemo;
@@ -83,12 +83,7 @@ impl HeadState {
             None => Allocations::default(),
         };
         let mut clusters = BTreeSet::new();
-        for dir in [
-            "clusters",
-            "management/clusters",
-            "management/gitops",
-            "state/clusters",
-        ] {
+        for dir in atoll_layout::CLUSTER_LISTINGS {
             for n in f.head_names(dir)? {
                 clusters.insert(n.strip_suffix(".yaml").unwrap_or(&n).to_string());
             }

@@ -7,7 +7,7 @@
 use crate::cache::{Cache, Saving};
 use crate::{Change, Error, HeadState, UpstreamSources};
 use atoll_engine::memo::RenderMemo;
-use atoll_gitops::{FleetRepo, ObjectId, RepoLock};
+use atoll_gitops::{FleetRepo, ObjectId, Pushed, Remote, RepoLock};
 use atoll_model::{Diagnostics, Model};
 use std::path::{Path, PathBuf};
 
@@ -37,6 +37,8 @@ pub struct Options {
     pub writer: String,
     /// Where upstream packages may come from.
     pub sources: UpstreamSources,
+    /// The Git server the repository is published to (the one the agents pull from).
+    pub remote: Option<Remote>,
 }
 
 /// Why a plan could not be made.
@@ -79,7 +81,22 @@ pub struct Pipeline {
     /// What HEAD said when this process last looked, by commit.
     head: Option<(String, HeadState)>,
     saving: Option<Saving>,
+    /// Where the remote stands, as far as this process knows.
+    publish: PublishState,
 }
+
+/// Whether what was committed reached the remote.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PublishState {
+    /// The last commit the remote was seen to hold after a push.
+    pub pushed: Option<String>,
+    /// Why the last push failed ("committed, not pushed" until a push succeeds).
+    pub error: Option<String>,
+}
+
+/// How many times a change is rendered again on top of another writer's before giving up.
+const MAX_REBASES: usize = 8;
 
 impl Pipeline {
     /// Opens (or creates) the repository at `path`.
@@ -103,6 +120,7 @@ impl Pipeline {
             memo: None,
             head: None,
             saving: None,
+            publish: PublishState::default(),
         })
     }
 
@@ -116,6 +134,7 @@ impl Pipeline {
             memo: None,
             head: None,
             saving: None,
+            publish: PublishState::default(),
         }
     }
 
@@ -230,6 +249,9 @@ impl Pipeline {
             }
             _ => None,
         };
+        if lock.is_some() {
+            self.sync()?;
+        }
         let head = self.head_state(full)?;
         let base = self.head_commit()?;
         let upstreams = crate::fetch_upstreams(model, &self.options.sources)?;
@@ -281,6 +303,93 @@ impl Pipeline {
             head,
             message,
         })
+    }
+
+    /// Takes what the remote holds when it is ahead of (or diverged from) the local
+    /// repository: the next plan renders on top of it. Local commits not yet pushed are left
+    /// behind — the declarations are the source of truth, so rendering them again on top of
+    /// the remote's commit puts the same change there.
+    pub fn sync(&mut self) -> Result<(), Error> {
+        let (Some(remote), Some(repo)) = (&self.options.remote, &self.repo) else {
+            return Ok(());
+        };
+        let Some(theirs) = repo.fetch(remote)? else {
+            return Ok(());
+        };
+        let ours = repo.head()?.map(|(c, _)| c);
+        if ours == Some(theirs) {
+            return Ok(());
+        }
+        if let Some(o) = ours
+            && repo.is_ancestor(theirs, o)?
+        {
+            return Ok(()); // we are ahead: the next push fast-forwards
+        }
+        repo.reset_to(theirs)?;
+        self.head = None;
+        Ok(())
+    }
+
+    /// Pushes HEAD to the remote (fast-forward only). `Ok(false)` when the remote moved
+    /// meanwhile: sync, plan and commit again, then publish.
+    pub fn publish(&mut self) -> Result<bool, Error> {
+        let (Some(remote), Some(repo)) = (&self.options.remote, &self.repo) else {
+            return Ok(true);
+        };
+        match repo.push(remote) {
+            Ok(Pushed::Pushed | Pushed::UpToDate) => {
+                self.publish.pushed = repo.head()?.map(|(c, _)| c.to_string());
+                self.publish.error = None;
+                Ok(true)
+            }
+            Ok(Pushed::Rejected) => Ok(false),
+            Err(e) => {
+                self.publish.error = Some(e.to_string());
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Commits a plan and publishes it; when another writer pushed first, renders `model`
+    /// again on top of theirs and tries again. A push that fails for another reason (the
+    /// server is down, credentials are refused) leaves the local commit: see
+    /// [`Pipeline::publish_state`], and call [`Pipeline::publish`] later.
+    pub fn commit_and_publish(
+        &mut self,
+        mut plan: Plan,
+        model: &Model,
+        note: Option<&str>,
+    ) -> Result<Committed, Failure> {
+        let mut done = self.commit(plan, note)?;
+        for _ in 0..MAX_REBASES {
+            match self.publish() {
+                Ok(true) => return Ok(done),
+                Ok(false) => {
+                    plan = self.plan(model, false, true)?;
+                    done = self.commit(plan, note)?;
+                }
+                Err(_) => return Ok(done),
+            }
+        }
+        self.publish.error = Some(format!(
+            "the remote kept moving: {MAX_REBASES} renders on top of other writers' commits were all overtaken"
+        ));
+        Ok(done)
+    }
+
+    /// Whether HEAD reached the remote.
+    pub fn publish_state(&self) -> PublishState {
+        self.publish.clone()
+    }
+
+    /// Publishes to `remote` from now on.
+    pub fn set_remote(&mut self, remote: Option<Remote>) {
+        self.options.remote = remote;
+    }
+
+    /// Whether a remote is configured.
+    pub fn has_remote(&self) -> bool {
+        self.options.remote.is_some()
     }
 
     /// What the last render remembered (for a process that keeps it elsewhere).

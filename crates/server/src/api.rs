@@ -904,7 +904,7 @@ async fn apply(
         id.clone(),
         Task {
             id: id.clone(),
-            state: "running".into(),
+            state: crate::TaskState::Running,
             steps: vec![],
             result: None,
             error: None,
@@ -926,11 +926,11 @@ async fn apply(
         if let Some(t) = st.tasks.lock().expect("tasks").get_mut(&tid) {
             match r {
                 Ok(o) => {
-                    t.state = "succeeded".into();
+                    t.state = crate::TaskState::Succeeded;
                     t.result = Some(serde_json::to_value(&o).expect("outcome"));
                 }
                 Err(p) => {
-                    t.state = "failed".into();
+                    t.state = crate::TaskState::Failed;
                     t.error = Some(
                         json!({"status": p.status.as_u16(), "title": p.title, "detail": p.detail, "errors": p.errors}),
                     );

@@ -84,11 +84,49 @@ pub fn declaration(body: &Value) -> Value {
 
 /// Validates every stored object together.
 pub fn model_of(objects: &[Stored]) -> Result<Model, Vec<FieldError>> {
+    model_with(objects, None)
+}
+
+/// Per object (by kind, namespace, name): the resourceVersion and what it loaded as.
+pub type DeclCache =
+    std::collections::HashMap<(String, String, String), (i64, std::sync::Arc<Declarations>)>;
+
+/// [`model_of`], taking each object unchanged since it was last loaded from `cache` (and
+/// keeping what it loads there).
+pub fn model_with(
+    objects: &[Stored],
+    mut cache: Option<&mut DeclCache>,
+) -> Result<Model, Vec<FieldError>> {
     let mut decls = Declarations::default();
     let mut diags = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for o in objects {
+        let id = (o.kind.clone(), o.namespace.clone(), o.name.clone());
+        if let Some(c) = cache.as_deref()
+            && let Some((rv, d)) = c.get(&id)
+            && *rv == o.resource_version
+        {
+            decls.extend((**d).clone());
+            seen.insert(id);
+            continue;
+        }
         let key = object_key(&o.kind, &o.namespace, &o.name);
-        atoll_model::load_value(&key, declaration(&o.body), &mut decls, &mut diags);
+        let mut one = Declarations::default();
+        let before = diags.len();
+        atoll_model::load_value(&key, declaration(&o.body), &mut one, &mut diags);
+        if let Some(c) = cache.as_deref_mut()
+            && diags.len() == before
+        {
+            c.insert(
+                id.clone(),
+                (o.resource_version, std::sync::Arc::new(one.clone())),
+            );
+        }
+        seen.insert(id);
+        decls.extend(one);
+    }
+    if let Some(c) = cache {
+        c.retain(|k, _| seen.contains(k));
     }
     let diags = if diags.is_empty() {
         match atoll_model::validate(decls) {
@@ -129,14 +167,20 @@ pub fn plan(
     Ok(plan)
 }
 
-/// Commits a plan. Returns HEAD afterwards.
-pub fn commit(state: &State, plan: atoll_pipeline::Plan, note: &str) -> Result<String, Problem> {
+/// Commits a plan and publishes it to the remote, if any (rendering `model` again on top of
+/// another writer's commit when the remote moved). Returns HEAD afterwards.
+pub fn commit(
+    state: &State,
+    plan: atoll_pipeline::Plan,
+    model: &Model,
+    note: &str,
+) -> Result<String, Problem> {
     let t = Instant::now();
     let done = state
         .pipeline
         .lock()
         .expect("pipeline")
-        .commit(plan, Some(note))
+        .commit_and_publish(plan, model, Some(note))
         .map_err(|e| Problem::internal(format!("Git commit failed: {e}")))?;
     state.metrics.observe_commit(t.elapsed().as_secs_f64());
     Ok(done.head.map(|c| c.to_string()).unwrap_or_default())
@@ -158,8 +202,25 @@ pub async fn execute(
 ) -> Result<ChangeOutcome, Problem> {
     // One change at a time per process: renders and Git commits are sequential by nature.
     let _guard = state.write.lock().await;
+    // Each step's duration goes to the log, one line per change: where a write's time goes.
+    let mut last = (Instant::now(), "start");
+    let timings = std::sync::Mutex::new(String::new());
+    let step = |name: &'static str, last: &mut (Instant, &'static str)| {
+        if last.1 != "start" {
+            timings.lock().expect("timings").push_str(&format!(
+                " {} {:.0} ms,",
+                last.1,
+                last.0.elapsed().as_secs_f64() * 1000.0
+            ));
+        }
+        *last = (Instant::now(), name);
+        // "read" and "done" are timing marks only; the task shows the others.
+        if !matches!(name, "read" | "view" | "done") {
+            step(name);
+        }
+    };
     let mut tx = state.store.begin().await?;
-    step("write");
+    step("write", &mut last);
     let mut written: Vec<(String, Option<Value>, Option<Value>)> = Vec::new();
     for op in &req.ops {
         let (action, before, after) = match op {
@@ -202,21 +263,60 @@ pub async fn execute(
             after.map(|s| s.body),
         ));
     }
-    step("validate");
-    let all = inv::list(&mut tx, None, None).await?;
-    let model = model_of(&all).map_err(|errors| {
+    step("read", &mut last);
+    // The objects after this change: the in-memory catalog with this transaction's writes
+    // when the catalog is the store as it was (each write bumps the version once), else the
+    // store itself (another replica wrote meanwhile).
+    let now = inv::resource_version(&mut tx).await?;
+    let snap = state.catalogs.current();
+    let all: Vec<inv::Stored> = if now - req.ops.len() as i64 == snap.resource_version {
+        let mut objects: BTreeMap<(String, String, String), inv::Stored> = snap
+            .objects
+            .iter()
+            .map(|(k, e)| (k.clone(), e.stored.clone()))
+            .collect();
+        for (_, before, after) in &written {
+            let obj = after.as_ref().or(before.as_ref()).expect("object");
+            let key = inv::identity(obj);
+            match after {
+                Some(body) => {
+                    objects.insert(
+                        key.clone(),
+                        inv::Stored {
+                            kind: key.0,
+                            namespace: key.1,
+                            name: key.2,
+                            resource_version: body["metadata"]["resourceVersion"]
+                                .as_str()
+                                .and_then(|s| s.parse().ok())
+                                .unwrap_or(now),
+                            body: body.clone(),
+                        },
+                    );
+                }
+                None => {
+                    objects.remove(&key);
+                }
+            }
+        }
+        objects.into_values().collect()
+    } else {
+        inv::list(&mut tx, None, None).await?
+    };
+    step("validate", &mut last);
+    let model = state.model_of(&all).map_err(|errors| {
         Problem::invalid(
             "the change leaves declarations that do not validate; nothing was stored",
             errors,
         )
     })?;
-    step("render");
+    step("render", &mut last);
     let planned = tokio::task::block_in_place(|| plan(state, &model, !dry_run))?;
     let change = &planned.change;
     let touched: Vec<String> = change
         .plans
         .iter()
-        .filter(|p| p.status != "unchanged" && p.cluster != "(fleet)")
+        .filter(|p| !p.is_fleet())
         .map(|p| p.cluster.clone())
         .collect();
     let change_id = inv::new_change_id();
@@ -234,7 +334,7 @@ pub async fn execute(
         });
     }
     // Events first (in the transaction), the commit id filled in once Git has it.
-    step("record");
+    step("record", &mut last);
     let at = inv::now();
     let mut events = Vec::new();
     for (action, before, after) in &written {
@@ -275,7 +375,7 @@ pub async fn execute(
             .collect(),
         rv,
     );
-    step("commit");
+    step("commit", &mut last);
     let note = if req.message.is_empty() {
         format!("By {} (change {change_id}).", req.actor.name)
     } else {
@@ -287,17 +387,25 @@ pub async fn execute(
     let changed = !change.plans.is_empty();
     let plans = change.plans.clone();
     let view = crate::ViewUpdate::of(&planned.change);
-    let head = tokio::task::block_in_place(|| commit(state, planned, &note)).map_err(|p| {
-        Problem::internal(format!(
-            "stored, but {}; the next change (or a restart) commits it",
-            p.detail
-        ))
-    })?;
+    let head =
+        tokio::task::block_in_place(|| commit(state, planned, &model, &note)).map_err(|p| {
+            Problem::internal(format!(
+                "stored, but {}; the next change (or a restart) commits it",
+                p.detail
+            ))
+        })?;
     let commit = if changed { head.clone() } else { String::new() };
     if !commit.is_empty() {
         state.store.set_event_commit(&change_id, &commit).await?;
     }
+    step("view", &mut last);
     state.set_view(&model, view, &head);
+    step("done", &mut last);
+    tracing::info!(
+        "change {change_id} ({} objects):{}",
+        written.len(),
+        timings.lock().expect("timings").trim_end_matches(',')
+    );
     Ok(ChangeOutcome {
         change_id,
         commit,

@@ -35,6 +35,8 @@ pub struct Config {
     pub upstream_roots: Vec<PathBuf>,
     /// Create a missing repository bare (no work tree).
     pub bare: bool,
+    /// Publish every commit to this Git server (the one the agents pull from).
+    pub remote: Option<atoll_gitops::Remote>,
     /// Also accept OIDC JWTs.
     pub oidc: Option<oidc::Oidc>,
 }
@@ -73,8 +75,7 @@ impl ViewUpdate {
 #[serde(rename_all = "camelCase")]
 pub struct Task {
     pub id: String,
-    /// running, succeeded, failed.
-    pub state: String,
+    pub state: TaskState,
     pub steps: Vec<Step>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub result: Option<Value>,
@@ -83,6 +84,15 @@ pub struct Task {
     /// Who started it: only they (and admins) can read it.
     #[serde(skip)]
     pub owner: String,
+}
+
+/// Where a task is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TaskState {
+    Running,
+    Succeeded,
+    Failed,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -101,6 +111,12 @@ pub struct State {
     pub view: RwLock<View>,
     /// The objects as served, in memory (lists and gets never read the database).
     pub catalogs: catalog::Catalogs,
+    /// Each stored object as the model loaded it, by resourceVersion: a change loads only
+    /// the objects it wrote.
+    pub decls: Mutex<change::DeclCache>,
+    /// Tokens seen lately (by hash), so that a request does not wait for the database to
+    /// know its caller.
+    pub callers: Mutex<std::collections::HashMap<String, (Principal, std::time::Instant)>>,
     /// The fleet repository, through the one pipeline every shell uses (it keeps the last
     /// render's memo between changes).
     pub pipeline: Mutex<atoll_pipeline::Pipeline>,
@@ -119,6 +135,8 @@ impl State {
             write: tokio::sync::Mutex::new(()),
             view: RwLock::new(View::default()),
             catalogs: catalog::Catalogs::default(),
+            decls: Mutex::new(Default::default()),
+            callers: Mutex::new(Default::default()),
             pipeline: Mutex::new(
                 atoll_pipeline::Pipeline::open(
                     &cfg.repo,
@@ -131,6 +149,7 @@ impl State {
                             cfg.upstream_base.clone(),
                             cfg.upstream_roots.clone(),
                         ),
+                        remote: cfg.remote.clone(),
                     },
                 )
                 .map_err(|e| Problem::internal(format!("fleet repository: {e}")))?,
@@ -174,10 +193,31 @@ impl State {
         {
             return o.principal(token).map_err(Problem::unauthorized);
         }
-        self.store
+        let hash = atoll_inventory::hash_token(token);
+        if let Some((p, at)) = self.callers.lock().expect("callers").get(&hash)
+            && at.elapsed() < CALLER_TTL
+        {
+            return Ok(p.clone());
+        }
+        let p = self
+            .store
             .authenticate(token)
             .await?
-            .ok_or_else(|| Problem::unauthorized("unknown token"))
+            .ok_or_else(|| Problem::unauthorized("unknown token"))?;
+        let mut callers = self.callers.lock().expect("callers");
+        if callers.len() > 10_000 {
+            callers.retain(|_, (_, at)| at.elapsed() < CALLER_TTL);
+        }
+        callers.insert(hash, (p.clone(), std::time::Instant::now()));
+        Ok(p)
+    }
+
+    /// Validates the objects together, loading only those not loaded before.
+    pub fn model_of(
+        &self,
+        objects: &[atoll_inventory::Stored],
+    ) -> Result<Model, Vec<problem::FieldError>> {
+        change::model_with(objects, Some(&mut self.decls.lock().expect("decls")))
     }
 
     /// Brings Git up to date with the store (after a restart, or a commit that failed) and
@@ -187,12 +227,13 @@ impl State {
         let rv = self.store.resource_version().await?;
         let all = self.store.list(None, None).await?;
         self.catalogs.replace(all.clone(), rv);
-        let model = change::model_of(&all)
+        let model = self
+            .model_of(&all)
             .map_err(|e| Problem::invalid("stored declarations do not validate", e))?;
         let plan = tokio::task::block_in_place(|| change::plan(self, &model, true))?;
         let view = ViewUpdate::of(&plan.change);
         let head = tokio::task::block_in_place(|| {
-            change::commit(self, plan, "Reconciled by atoll serve.")
+            change::commit(self, plan, &model, "Reconciled by atoll serve.")
         })?;
         self.set_view(&model, view, &head);
         Ok(())
@@ -259,6 +300,9 @@ pub fn can_write(p: &Principal, kind: &kinds::Kind, namespace: &str) -> bool {
     }
 }
 
+/// How long a token, once found in the store, is taken without asking the store again.
+pub const CALLER_TTL: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// A client has this long to send its request line and headers; then the connection is
 /// closed (a client that never finishes its headers must not hold a connection).
 pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -273,8 +317,36 @@ pub async fn serve(cfg: Config, listener: tokio::net::TcpListener) -> Result<(),
     let refresher = state.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
+        // A commit that did not reach the remote is pushed again, backing off to a minute.
+        let (mut wait, mut next_push) = (2u64, std::time::Instant::now());
         loop {
             tick.tick().await;
+            let failed = refresher
+                .pipeline
+                .lock()
+                .expect("pipeline")
+                .publish_state()
+                .error
+                .is_some();
+            if failed && std::time::Instant::now() >= next_push {
+                let guard = refresher.write.lock().await;
+                let ok = tokio::task::block_in_place(|| {
+                    refresher.pipeline.lock().expect("pipeline").publish()
+                });
+                drop(guard);
+                match ok {
+                    Ok(true) => wait = 2,
+                    // The remote moved: render on top of it (which pushes again).
+                    Ok(false) => {
+                        let _ = refresher.reconcile().await;
+                    }
+                    Err(e) => {
+                        tracing::warn!("committed, not pushed: {e}");
+                        wait = (wait * 2).min(60);
+                    }
+                }
+                next_push = std::time::Instant::now() + std::time::Duration::from_secs(wait);
+            }
             let Ok(rv) = refresher.store.resource_version().await else {
                 continue;
             };
