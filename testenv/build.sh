@@ -22,7 +22,12 @@ case "$family" in
     ;;
   *) echo "unknown family $family (core, flux)" >&2; exit 2 ;;
 esac
-key="$(for m in "${mods[@]}"; do cat "$m/go.mod" "$m/go.sum"; ls "$m"/*.go "$m"/cmd/*/*.go 2>/dev/null | sort | xargs cat; done | sha256sum | cut -c1-16)"
+files=()
+for m in "${mods[@]}"; do
+  files+=("$m/go.mod" "$m/go.sum")
+  for f in "$m"/*.go "$m"/cmd/*/*.go; do [[ -e "$f" ]] && files+=("$f"); done
+done
+key="$(cat "${files[@]}" | sha256sum | cut -c1-16)"
 out="$root/.cache/testenv/$family-$key/bin"
 ready() { for b in "${bins[@]}"; do [[ -x "$out/$b" ]] || return 1; done; }
 if ready; then echo "$out"; exit 0; fi
