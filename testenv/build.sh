@@ -8,6 +8,9 @@
 # Safe to run concurrently (tests start it in parallel): one build per family at a time holds
 # a lock, the others wait for it and then find the result.
 set -euo pipefail
+# The whole script is one function, read before it runs: editing this file while a build
+# runs does not change what that build does.
+main() {
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(dirname "$here")"
 family="${1:-core}"
@@ -46,10 +49,17 @@ case "$family" in
     ( cd "$here" && go build -ldflags="-s -w -X $v.gitVersion=v1.36.3 -X $v.gitMajor=1 -X $v.gitMinor=36" -o "$tmp/" ./cmd/... ) >&2
     ;;
   flux)
-    ( cd "$here/flux-source" && go build -tags=fieldsv1string -ldflags='-s -w' -o "$tmp/source-controller" github.com/fluxcd/source-controller ) >&2
-    ( cd "$here/flux-kustomize" && go build -tags=fieldsv1string -ldflags='-s -w' -o "$tmp/kustomize-controller" github.com/fluxcd/kustomize-controller ) >&2
+    ( cd "$here/flux-source" && go build -ldflags="-s -w" -o "$tmp/source-controller" github.com/fluxcd/source-controller ) >&2
+    ( cd "$here/flux-kustomize" && go build -ldflags="-s -w" -o "$tmp/kustomize-controller" github.com/fluxcd/kustomize-controller ) >&2
+    # Their own CRDs, from the same module versions.
+    mkdir -p "$tmp/crds"
+    cp "$(cd "$here/flux-source" && go list -m -f '{{.Dir}}' github.com/fluxcd/source-controller)"/config/crd/bases/*.yaml "$tmp/crds/"
+    cp "$(cd "$here/flux-kustomize" && go list -m -f '{{.Dir}}' github.com/fluxcd/kustomize-controller)"/config/crd/bases/*.yaml "$tmp/crds/"
+    chmod -R u+w "$tmp/crds"
     ;;
 esac
 rm -rf "$out" && mkdir -p "$(dirname "$out")" && mv "$tmp" "$out"
 trap - EXIT
 echo "$out"
+}
+main "$@"

@@ -19,6 +19,7 @@ mod bench;
 mod operator;
 mod remote;
 mod serve;
+mod status;
 
 #[derive(Parser)]
 #[command(
@@ -84,6 +85,23 @@ enum Command {
         sources: SourceArgs,
         #[command(flatten)]
         remote: remote::RemoteArgs,
+    },
+    /// The fleet as its clusters see it: per cluster, the commit its GitOps agent applied,
+    /// how many commits behind HEAD, Ready/Progressing/Failed/Unreachable with the agent's
+    /// message, last contact and drift; per application, on how many clusters it runs at
+    /// HEAD. Reads the management cluster of KUBECONFIG for each cluster's kubeconfig Secret.
+    Status {
+        /// The fleet repository.
+        #[arg(long, default_value = ".")]
+        repo: PathBuf,
+        #[arg(short, long, value_enum, default_value_t = Format::Text)]
+        output: Format,
+        /// Seconds a cluster has to answer before it is Unreachable.
+        #[arg(long, default_value_t = 10)]
+        timeout: u64,
+        /// Do not compare delivered objects with the clusters' (one read per object).
+        #[arg(long)]
+        no_drift: bool,
     },
     /// Generate benchmark fleets and measure atoll on them.
     #[command(subcommand)]
@@ -352,6 +370,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(b) => bench::run(b),
+        Command::Status {
+            repo,
+            output,
+            timeout,
+            no_drift,
+        } => status::run(&repo, output == Format::Json, timeout, !no_drift),
         Command::Operator(o) => operator::run(o),
         Command::Serve(a) => serve::serve(a),
         Command::Token(t) => serve::token(t),

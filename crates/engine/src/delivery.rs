@@ -125,16 +125,22 @@ fn git_ref(revision: &str) -> Value {
 }
 
 /// The object that points the cluster's agent at `clusters/<cluster>`.
-pub fn agent_object(agent: GitOpsAgent, cluster: &str, repo: &str, branch: &str) -> Vec<Value> {
+pub fn agent_object(
+    agent: GitOpsAgent,
+    cluster: &str,
+    repo: &str,
+    branch: &str,
+    interval: Option<&str>,
+) -> Vec<Value> {
     let path = format!("clusters/{cluster}");
     match agent {
         GitOpsAgent::Flux => vec![
             json!({"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
                    "metadata": {"name": "atoll-fleet", "namespace": "flux-system"},
-                   "spec": {"interval": "1m", "url": repo, "ref": {"branch": branch}}}),
+                   "spec": {"interval": interval.unwrap_or("1m"), "url": repo, "ref": {"branch": branch}}}),
             json!({"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
                    "metadata": {"name": "atoll-cluster", "namespace": "flux-system"},
-                   "spec": {"interval": "5m", "path": format!("./{path}"), "prune": true,
+                   "spec": {"interval": interval.unwrap_or("5m"), "path": format!("./{path}"), "prune": true,
                             "sourceRef": {"kind": "GitRepository", "name": "atoll-fleet"}}}),
         ],
         GitOpsAgent::ArgoCd => vec![

@@ -716,7 +716,13 @@ fn render_cluster(
     let agent = c.gitops_agent.value;
 
     // The agent object, and Cluster API objects unless atoll does not make this cluster.
-    let agent_yaml = yaml_stream(&delivery::agent_object(agent, name, &repo_url, &branch));
+    let agent_yaml = yaml_stream(&delivery::agent_object(
+        agent,
+        name,
+        &repo_url,
+        &branch,
+        m.fleet.gitops.interval.as_deref(),
+    ));
     files.push((atoll_layout::agent_file(name), agent_yaml.clone()));
     if c.provider.value != Provider::Existing {
         let ns = m
@@ -949,6 +955,15 @@ fn render_cluster(
             .map(|(t, a)| format!("{t}/{a}"))
             .collect::<Vec<_>>()
     );
+    // Where atoll reads the cluster's state from (`atoll status`, the operator, serve).
+    state["observe"] = json!({
+        "agent": agent,
+        "kubeconfigSecret": {
+            "namespace": m.fleet.management_namespace.clone().unwrap_or_else(|| "atoll-system".into()),
+            "name": decl.spec.kubeconfig_secret.clone().unwrap_or_else(|| format!("{name}-kubeconfig")),
+            "key": "value",
+        },
+    });
     files.push((atoll_layout::state_file(name), to_yaml(&state)));
     if diags.is_empty() {
         Ok(files)

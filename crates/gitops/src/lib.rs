@@ -212,6 +212,24 @@ impl FleetRepo {
         Ok(None)
     }
 
+    /// The tree of a commit (`None` when the commit is not in this repository).
+    pub fn tree_of(&self, commit: ObjectId) -> Result<Option<ObjectId>, GitError> {
+        let Ok(obj) = self.repo.find_object(commit) else {
+            return Ok(None);
+        };
+        let Ok(c) = obj.try_into_commit() else {
+            return Ok(None);
+        };
+        Ok(Some(c.tree_id().map_err(|e| err(&self.path, e))?.detach()))
+    }
+
+    /// The id of the entry (file or folder) at `path` in `tree`.
+    pub fn tree_entry(&self, tree: ObjectId, path: &str) -> Result<Option<ObjectId>, GitError> {
+        Ok(lookup(&self.repo, tree, path)
+            .map_err(|e| err(&self.path, e))?
+            .map(|(id, _)| id))
+    }
+
     /// One file of a tree, if it exists.
     pub fn file_at(&self, tree: ObjectId, path: &str) -> Result<Option<Vec<u8>>, GitError> {
         match lookup(&self.repo, tree, path).map_err(|e| err(&self.path, e))? {

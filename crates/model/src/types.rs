@@ -116,6 +116,11 @@ pub struct GitOpsSettings {
     /// Branch the agents follow. Default `main`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub branch: Option<String>,
+    /// How often the agents look for new commits and re-apply (healing drift), as a Go
+    /// duration (`30s`, `5m`). Default: Flux's source every `1m` and its Kustomization every
+    /// `5m`; Argo CD's and Config Sync's own defaults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<String>,
 }
 
 /// A GitOps agent that runs in each workload cluster.
@@ -432,6 +437,11 @@ pub struct ClusterSpec {
     /// The GitOps agent of this cluster, overriding the fleet's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gitops_agent: Option<GitOpsAgent>,
+    /// The Secret (in the management namespace, kubeconfig under key `value`) through which
+    /// atoll reads this cluster's state. Default `<cluster>-kubeconfig`, the one Cluster API
+    /// writes; an `existing` cluster names the one its admin created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubeconfig_secret: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, JsonSchema, PartialEq)]

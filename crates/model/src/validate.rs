@@ -726,6 +726,11 @@ fn check_cluster(m: &Model, c: &Decl<ClusterSpec>, d: &mut Vec<Diagnostic>) {
     if let Some(o) = &c.spec.overrides {
         check_overrides(m, o, &c.origin, &at("overrides"), d);
     }
+    if let Some(s) = &c.spec.kubeconfig_secret
+        && let Some(msg) = dns_subdomain_problem(s)
+    {
+        d.push(c.origin.error(&at("kubeconfigSecret"), msg));
+    }
     for (k, v) in &c.labels {
         if let Some(msg) = crate::selector::label_key_problem(k)
             .or_else(|| crate::selector::label_value_problem(v))

@@ -44,8 +44,19 @@ fn repo_root() -> PathBuf {
 
 /// Builds (or finds cached) binaries and returns their folder.
 pub fn binaries() -> Result<PathBuf, Error> {
+    build("core")
+}
+
+/// Flux's source-controller and kustomize-controller (v1.9.6, built from their Go modules;
+/// their CRDs in `crds/` beside them).
+pub fn flux_binaries() -> Result<PathBuf, Error> {
+    build("flux")
+}
+
+fn build(family: &str) -> Result<PathBuf, Error> {
     let out = Command::new("bash")
         .arg(repo_root().join("testenv/build.sh"))
+        .arg(family)
         .stderr(Stdio::inherit())
         .output()?;
     if !out.status.success() {
@@ -221,6 +232,188 @@ impl ApiServer {
     /// The scratch folder (logs, certificates, etcd data).
     pub fn dir(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// Freezes the API server (SIGSTOP): connections are accepted by the kernel and never
+    /// answered, as with a site whose link is down.
+    pub fn pause(&self) {
+        signal(self.apiserver.id(), "STOP");
+    }
+
+    /// Lets a paused API server go on (SIGCONT).
+    pub fn resume(&self) {
+        signal(self.apiserver.id(), "CONT");
+    }
+}
+
+fn signal(pid: u32, sig: &str) {
+    let _ = Command::new("kill")
+        .args([&format!("-{sig}"), &pid.to_string()])
+        .status();
+}
+
+/// Git's smart-HTTP server (`gitserver`, built in testenv/) serving the repositories under
+/// a folder, on loopback. Stopped when dropped.
+pub struct GitServer {
+    child: Child,
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+    pub root: PathBuf,
+}
+
+impl GitServer {
+    /// Serves `root`; with `auth`, every request needs that basic-auth user and password.
+    pub fn start(root: &Path, auth: Option<(&str, &str)>) -> Result<GitServer, Error> {
+        let bin = binaries()?;
+        let port = free_port()?;
+        let log = root.join(format!("gitserver-{port}.log"));
+        let mut c = Command::new(bin.join("gitserver"));
+        c.arg("-root")
+            .arg(root)
+            .arg("-listen")
+            .arg(format!("127.0.0.1:{port}"));
+        if let Some((u, p)) = auth {
+            c.args(["-user", u, "-password", p]);
+        }
+        let child = c
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log)?)
+            .spawn()?;
+        let url = format!("http://127.0.0.1:{port}");
+        wait_for("gitserver", &log, Duration::from_secs(20), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        })?;
+        Ok(GitServer {
+            child,
+            url,
+            root: root.to_path_buf(),
+        })
+    }
+
+    /// A new bare repository `name` that accepts pushes; returns its URL.
+    pub fn create_repo(&self, name: &str) -> Result<String, Error> {
+        let path = self.root.join(name);
+        let st = Command::new("git")
+            .args(["init", "-q", "--bare", "-b", "main"])
+            .arg(&path)
+            .status()?;
+        let st2 = Command::new("git")
+            .arg("--git-dir")
+            .arg(&path)
+            .args(["config", "http.receivepack", "true"])
+            .status()?;
+        if !st.success() || !st2.success() {
+            return Err(Error::Build(format!("git init {}", path.display())));
+        }
+        Ok(format!("{}/{name}", self.url))
+    }
+}
+
+impl Drop for GitServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Flux (source-controller + kustomize-controller) running against one API server, as the
+/// agent of that cluster: its CRDs installed, the `flux-system` namespace, both controllers
+/// as local processes (`KUBECONFIG` pointing at the cluster). Stopped when dropped.
+pub struct Flux {
+    children: Vec<Child>,
+    pub logs: Vec<PathBuf>,
+}
+
+impl Flux {
+    pub fn start(api: &ApiServer) -> Result<Flux, Error> {
+        let bin = flux_binaries()?;
+        let run = |args: &[&str]| -> Result<(), Error> {
+            let out = api.kubectl().args(args).output()?;
+            if !out.status.success() {
+                return Err(Error::Build(format!(
+                    "kubectl {args:?}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                )));
+            }
+            Ok(())
+        };
+        run(&["create", "namespace", "flux-system"])?;
+        run(&[
+            "apply",
+            "--server-side",
+            "-f",
+            &bin.join("crds").display().to_string(),
+        ])?;
+        for crd in [
+            "gitrepositories.source.toolkit.fluxcd.io",
+            "kustomizations.kustomize.toolkit.fluxcd.io",
+        ] {
+            run(&[
+                "wait",
+                "--for=condition=Established",
+                "--timeout=60s",
+                &format!("crd/{crd}"),
+            ])?;
+        }
+        let dir = api.dir().join("flux");
+        std::fs::create_dir_all(dir.join("storage"))?;
+        let (storage, h1, m1, h2, m2) = (
+            free_port()?,
+            free_port()?,
+            free_port()?,
+            free_port()?,
+            free_port()?,
+        );
+        let mut children = Vec::new();
+        let mut logs = Vec::new();
+        let spawn = |name: &str, args: Vec<String>| -> Result<(Child, PathBuf), Error> {
+            let log = dir.join(format!("{name}.log"));
+            let child = Command::new(bin.join(name))
+                .args(args)
+                .env("KUBECONFIG", &api.kubeconfig)
+                .env("RUNTIME_NAMESPACE", "flux-system")
+                .env(
+                    "SOURCE_CONTROLLER_LOCALHOST",
+                    format!("127.0.0.1:{storage}"),
+                )
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(&log)?)
+                .spawn()?;
+            Ok((child, log))
+        };
+        let (c, l) = spawn(
+            "source-controller",
+            vec![
+                format!("--storage-path={}", dir.join("storage").display()),
+                format!("--storage-addr=127.0.0.1:{storage}"),
+                format!("--storage-adv-addr=127.0.0.1:{storage}"),
+                format!("--health-addr=127.0.0.1:{h1}"),
+                format!("--metrics-addr=127.0.0.1:{m1}"),
+                "--enable-leader-election=false".into(),
+            ],
+        )?;
+        children.push(c);
+        logs.push(l);
+        let (c, l) = spawn(
+            "kustomize-controller",
+            vec![
+                format!("--health-addr=127.0.0.1:{h2}"),
+                format!("--metrics-addr=127.0.0.1:{m2}"),
+                "--enable-leader-election=false".into(),
+            ],
+        )?;
+        children.push(c);
+        logs.push(l);
+        Ok(Flux { children, logs })
+    }
+}
+
+impl Drop for Flux {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
     }
 }
 

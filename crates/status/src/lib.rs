@@ -1,0 +1,647 @@
+//! The observed side of the loop (seed 003's observe step, seed 004's central view): for each
+//! cluster, atoll reads its GitOps agent's own status through the cluster's kubeconfig — the
+//! `<cluster>-kubeconfig` Secret Cluster API writes in the management namespace, or the one an
+//! `existing` cluster names — and joins it to the fleet repository: which commit the cluster
+//! runs, how many commits behind HEAD that is, Ready / Progressing / Failed with the agent's
+//! message, when atoll last reached it, and which delivered objects were changed in the
+//! cluster (drift). A cluster that does not answer within the timeout is `Unreachable`;
+//! clusters are read concurrently, so one that is down never holds up the others.
+
+use atoll_gitops::{FleetRepo, ObjectId};
+use atoll_model::GitOpsAgent;
+use futures::StreamExt;
+use kube::api::{Api, DynamicObject};
+use kube::discovery::ApiResource;
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Git(#[from] atoll_gitops::GitError),
+    #[error("{file}: {message}")]
+    State { file: String, message: String },
+}
+
+/// Where a cluster's kubeconfig is kept in the management cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct SecretRef {
+    pub namespace: String,
+    pub name: String,
+    pub key: String,
+}
+
+/// A cluster to observe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub cluster: String,
+    pub agent: GitOpsAgent,
+    pub kubeconfig: SecretRef,
+    /// `team/app` placed on it.
+    pub applications: Vec<String>,
+}
+
+/// What a cluster's agent says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub enum SyncState {
+    /// Applied, healthy.
+    Ready,
+    /// Applying, or waiting for a newer revision.
+    Progressing,
+    /// The agent reports an error.
+    Failed,
+    /// The cluster's API server did not answer (or its kubeconfig cannot be read).
+    Unreachable,
+    /// The agent's object is not in the cluster (not bootstrapped yet).
+    NoAgent,
+}
+
+impl SyncState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyncState::Ready => "Ready",
+            SyncState::Progressing => "Progressing",
+            SyncState::Failed => "Failed",
+            SyncState::Unreachable => "Unreachable",
+            SyncState::NoAgent => "NoAgent",
+        }
+    }
+}
+
+/// One cluster, observed.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterSync {
+    pub cluster: String,
+    pub state: SyncState,
+    /// The commit the agent last applied.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
+    /// Commits between that one and HEAD (0: at HEAD; none: not in HEAD's history).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub behind: Option<usize>,
+    /// The agent's own words.
+    pub message: String,
+    /// When atoll last reached the cluster's API server (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_contact: Option<String>,
+    /// Objects of the cluster's package at HEAD whose live state differs from it
+    /// (`Kind namespace/name: field`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drift: Vec<String>,
+}
+
+/// How to observe.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// A cluster that has not answered in this long is Unreachable.
+    pub timeout: Duration,
+    /// Clusters read at once.
+    pub concurrency: usize,
+    /// Compare the delivered objects with the cluster's (costs a read per object).
+    pub drift: bool,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            timeout: Duration::from_secs(10),
+            concurrency: 32,
+            drift: true,
+        }
+    }
+}
+
+/// The clusters of the repository's HEAD, with where to read each from (what the render
+/// recorded in `state/clusters/<c>.yaml`).
+pub fn targets(repo: &FleetRepo) -> Result<Vec<Target>, Error> {
+    let files = repo.head_files_under(["state/clusters/"])?;
+    let mut out = Vec::new();
+    for (path, bytes) in files {
+        let Some(cluster) = atoll_layout::cluster_of(&path) else {
+            continue;
+        };
+        let text = String::from_utf8_lossy(&bytes);
+        let state = atoll_model::yaml::parse_values(&text)
+            .ok()
+            .and_then(|v| v.into_iter().next())
+            .ok_or_else(|| Error::State {
+                file: path.clone(),
+                message: "not a YAML document".into(),
+            })?;
+        let observe = &state["observe"];
+        let (Ok(agent), Ok(kubeconfig)) = (
+            serde_json::from_value::<GitOpsAgent>(observe["agent"].clone()),
+            serde_json::from_value::<SecretRef>(observe["kubeconfigSecret"].clone()),
+        ) else {
+            return Err(Error::State {
+                file: path,
+                message: "no `observe` section: render again with this atoll".into(),
+            });
+        };
+        let applications = state["applications"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.push(Target {
+            cluster: cluster.to_string(),
+            agent,
+            kubeconfig,
+            applications,
+        });
+    }
+    Ok(out)
+}
+
+fn now() -> String {
+    // RFC 3339 in UTC from the system clock, without a date crate.
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// A client for the workload cluster whose kubeconfig is in `secret`.
+async fn client_for(
+    mgmt: &kube::Client,
+    secret: &SecretRef,
+    timeout: Duration,
+) -> Result<kube::Client, String> {
+    let api: Api<k8s_openapi::api::core::v1::Secret> =
+        Api::namespaced(mgmt.clone(), &secret.namespace);
+    let s = api
+        .get_opt(&secret.name)
+        .await
+        .map_err(|e| format!("reading Secret {}/{}: {e}", secret.namespace, secret.name))?
+        .ok_or_else(|| {
+            format!(
+                "no Secret {}/{} with the cluster's kubeconfig",
+                secret.namespace, secret.name
+            )
+        })?;
+    let bytes = s
+        .data
+        .as_ref()
+        .and_then(|d| d.get(&secret.key))
+        .map(|b| b.0.clone())
+        .ok_or_else(|| {
+            format!(
+                "Secret {}/{} has no key `{}`",
+                secret.namespace, secret.name, secret.key
+            )
+        })?;
+    let kc =
+        kube::config::Kubeconfig::from_yaml(&String::from_utf8_lossy(&bytes)).map_err(|e| {
+            format!(
+                "the kubeconfig in {}/{}: {e}",
+                secret.namespace, secret.name
+            )
+        })?;
+    let mut config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+        .await
+        .map_err(|e| {
+            format!(
+                "the kubeconfig in {}/{}: {e}",
+                secret.namespace, secret.name
+            )
+        })?;
+    config.connect_timeout = Some(timeout);
+    config.read_timeout = Some(timeout);
+    kube::Client::try_from(config).map_err(|e| e.to_string())
+}
+
+/// The agent's object: (group, version, kind, plural, namespace, name).
+fn agent_object(agent: GitOpsAgent) -> (ApiResource, &'static str, &'static str) {
+    let ar = |group: &str, version: &str, kind: &str, plural: &str| ApiResource {
+        group: group.into(),
+        version: version.into(),
+        api_version: format!("{group}/{version}"),
+        kind: kind.into(),
+        plural: plural.into(),
+    };
+    match agent {
+        GitOpsAgent::Flux => (
+            ar(
+                "kustomize.toolkit.fluxcd.io",
+                "v1",
+                "Kustomization",
+                "kustomizations",
+            ),
+            "flux-system",
+            "atoll-cluster",
+        ),
+        GitOpsAgent::ArgoCd => (
+            ar("argoproj.io", "v1alpha1", "Application", "applications"),
+            "argocd",
+            "atoll-cluster",
+        ),
+        GitOpsAgent::ConfigSync => (
+            ar("configsync.gke.io", "v1beta1", "RootSync", "rootsyncs"),
+            "config-management-system",
+            "root-sync",
+        ),
+    }
+}
+
+/// The commit in a revision string (`main@sha1:abc…`, `abc…`).
+fn commit_of(rev: &str) -> Option<String> {
+    let sha = rev.rsplit(':').next().unwrap_or(rev);
+    let sha = sha.rsplit('@').next().unwrap_or(sha);
+    (sha.len() == 40 && sha.bytes().all(|b| b.is_ascii_hexdigit())).then(|| sha.to_string())
+}
+
+/// Reads the agent's status: (state, revision, message).
+fn read_agent(agent: GitOpsAgent, status: &Value) -> (SyncState, Option<String>, String) {
+    let cond = |t: &str| {
+        status["conditions"]
+            .as_array()
+            .and_then(|cs| cs.iter().find(|c| c["type"] == t))
+            .cloned()
+    };
+    match agent {
+        GitOpsAgent::Flux => {
+            let revision = status["lastAppliedRevision"].as_str().and_then(commit_of);
+            let Some(ready) = cond("Ready") else {
+                return (
+                    SyncState::Progressing,
+                    revision,
+                    "no Ready condition yet".into(),
+                );
+            };
+            let msg = ready["message"].as_str().unwrap_or("").to_string();
+            let reason = ready["reason"].as_str().unwrap_or("");
+            let state = match ready["status"].as_str() {
+                Some("True") => SyncState::Ready,
+                Some("False")
+                    if matches!(
+                        reason,
+                        "Progressing" | "ProgressingWithRetry" | "DependencyNotReady"
+                    ) =>
+                {
+                    SyncState::Progressing
+                }
+                Some("False") => SyncState::Failed,
+                _ => SyncState::Progressing,
+            };
+            (state, revision, msg)
+        }
+        GitOpsAgent::ArgoCd => {
+            let sync = status["sync"]["status"].as_str().unwrap_or("");
+            let health = status["health"]["status"].as_str().unwrap_or("");
+            let revision = status["sync"]["revision"].as_str().and_then(commit_of);
+            let state = match (sync, health) {
+                ("Synced", "Healthy") => SyncState::Ready,
+                (_, "Degraded" | "Missing") => SyncState::Failed,
+                _ => SyncState::Progressing,
+            };
+            (state, revision, format!("sync {sync}, health {health}"))
+        }
+        GitOpsAgent::ConfigSync => {
+            let revision = status["lastSyncedCommit"]
+                .as_str()
+                .or(status["sync"]["commit"].as_str())
+                .and_then(commit_of);
+            let errors = status["sync"]["errorSummary"]["totalCount"]
+                .as_u64()
+                .unwrap_or(0);
+            let syncing = cond("Syncing").is_some_and(|c| c["status"] == "True");
+            let state = if errors > 0 {
+                SyncState::Failed
+            } else if syncing {
+                SyncState::Progressing
+            } else {
+                SyncState::Ready
+            };
+            (state, revision, format!("{errors} sync error(s)"))
+        }
+    }
+}
+
+/// Whether every field of `want` is in `live` with the same value (what the server adds is
+/// not drift). Returns the first differing field path.
+fn differs(want: &Value, live: &Value, path: &str) -> Option<String> {
+    match (want, live) {
+        (Value::Object(w), Value::Object(l)) => w.iter().find_map(|(k, v)| {
+            let p = if path.is_empty() {
+                k.clone()
+            } else {
+                format!("{path}.{k}")
+            };
+            match l.get(k) {
+                Some(lv) => differs(v, lv, &p),
+                None if v.is_null() => None,
+                None => Some(p),
+            }
+        }),
+        (Value::Array(w), Value::Array(l)) => {
+            if w.len() != l.len() {
+                return Some(path.to_string());
+            }
+            w.iter()
+                .zip(l)
+                .enumerate()
+                .find_map(|(i, (a, b))| differs(a, b, &format!("{path}[{i}]")))
+        }
+        (Value::Number(a), Value::Number(b)) => (a.as_f64() != b.as_f64()).then(|| path.into()),
+        (a, b) => (a != b).then(|| path.to_string()),
+    }
+}
+
+/// The kinds whose live state is compared with the package (workloads and their wiring).
+fn compared(kind: &str) -> Option<(&'static str, &'static str, &'static str)> {
+    Some(match kind {
+        "Deployment" => ("apps", "v1", "deployments"),
+        "StatefulSet" => ("apps", "v1", "statefulsets"),
+        "DaemonSet" => ("apps", "v1", "daemonsets"),
+        "Service" => ("", "v1", "services"),
+        "ConfigMap" => ("", "v1", "configmaps"),
+        "ServiceAccount" => ("", "v1", "serviceaccounts"),
+        "Role" => ("rbac.authorization.k8s.io", "v1", "roles"),
+        "RoleBinding" => ("rbac.authorization.k8s.io", "v1", "rolebindings"),
+        _ => return None,
+    })
+}
+
+/// The objects of a cluster's package at HEAD that drift detection compares.
+fn desired_objects(repo: &FleetRepo, cluster: &str) -> Result<Vec<Value>, Error> {
+    let dir = atoll_layout::package_dir(cluster);
+    let files = repo.head_files_under([dir.as_str()])?;
+    let mut out = Vec::new();
+    for (path, bytes) in files {
+        if !path.ends_with(".yaml") || path.ends_with("kustomization.yaml") {
+            continue;
+        }
+        let text = String::from_utf8_lossy(&bytes);
+        let Ok(docs) = atoll_model::yaml::parse_values(&text) else {
+            continue;
+        };
+        out.extend(docs.into_iter().filter(|d| {
+            d["kind"].as_str().and_then(compared).is_some()
+                && d["metadata"]["namespace"].is_string()
+        }));
+    }
+    Ok(out)
+}
+
+async fn drift_of(client: &kube::Client, desired: &[Value]) -> Vec<String> {
+    let mut out = Vec::new();
+    for want in desired {
+        let kind = want["kind"].as_str().unwrap_or("");
+        let Some((group, version, plural)) = compared(kind) else {
+            continue;
+        };
+        let ns = want["metadata"]["namespace"].as_str().unwrap_or("");
+        let name = want["metadata"]["name"].as_str().unwrap_or("");
+        let ar = ApiResource {
+            group: group.into(),
+            version: version.into(),
+            api_version: if group.is_empty() {
+                version.into()
+            } else {
+                format!("{group}/{version}")
+            },
+            kind: kind.into(),
+            plural: plural.into(),
+        };
+        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &ar);
+        match api.get_opt(name).await {
+            Ok(Some(live)) => {
+                let live = serde_json::to_value(&live).unwrap_or_default();
+                let mut w = want.clone();
+                // The agent's own bookkeeping is not drift.
+                if let Some(m) = w["metadata"].as_object_mut() {
+                    m.remove("annotations");
+                }
+                for part in ["spec", "data", "rules", "subjects", "roleRef", "metadata"] {
+                    if let Some(f) = differs(&w[part], &live[part], part)
+                        && !w[part].is_null()
+                    {
+                        out.push(format!("{kind} {ns}/{name}: {f}"));
+                        break;
+                    }
+                }
+            }
+            Ok(None) => out.push(format!("{kind} {ns}/{name}: missing")),
+            Err(_) => {}
+        }
+    }
+    out
+}
+
+/// Observes every target. `previous` carries each cluster's last contact over a failed
+/// read. The repository (when given) turns applied revisions into "commits behind HEAD" and
+/// gives the desired objects for drift.
+pub async fn collect(
+    mgmt: &kube::Client,
+    repo: Option<&FleetRepo>,
+    targets: &[Target],
+    previous: &BTreeMap<String, ClusterSync>,
+    options: &Options,
+) -> Vec<ClusterSync> {
+    let head = repo.and_then(|r| r.head().ok().flatten()).map(|(c, _)| c);
+    let desired: BTreeMap<&str, Vec<Value>> = match (repo, options.drift) {
+        (Some(r), true) => targets
+            .iter()
+            .map(|t| {
+                (
+                    t.cluster.as_str(),
+                    desired_objects(r, &t.cluster).unwrap_or_default(),
+                )
+            })
+            .collect(),
+        _ => BTreeMap::new(),
+    };
+    let jobs = targets.iter().map(|t| {
+        let desired = desired.get(t.cluster.as_str()).cloned().unwrap_or_default();
+        let last = previous.get(&t.cluster).and_then(|p| p.last_contact.clone());
+        let head = head.map(|h| h.to_string());
+        async move {
+            let work = async {
+                let client = client_for(mgmt, &t.kubeconfig, options.timeout)
+                    .await
+                    .map_err(|m| (SyncState::Unreachable, m))?;
+                let (ar, ns, name) = agent_object(t.agent);
+                let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &ar);
+                let obj = api.get_opt(name).await.map_err(|e| {
+                    (
+                        SyncState::Unreachable,
+                        format!("the cluster's API server: {e}"),
+                    )
+                })?;
+                let contact = now();
+                let Some(obj) = obj else {
+                    return Ok((
+                        SyncState::NoAgent,
+                        None,
+                        format!(
+                            "no {} {ns}/{name} in the cluster: bootstrap the agent with management/gitops/{}.yaml",
+                            ar.kind, t.cluster
+                        ),
+                        contact,
+                        Vec::new(),
+                    ));
+                };
+                let status = obj.data.get("status").cloned().unwrap_or(Value::Null);
+                let (state, revision, message) = read_agent(t.agent, &status);
+                let drift = if state == SyncState::Ready && revision == head && !desired.is_empty() {
+                    drift_of(&client, &desired).await
+                } else {
+                    Vec::new()
+                };
+                Ok((state, revision, message, contact, drift))
+            };
+            let r = match tokio::time::timeout(options.timeout, work).await {
+                Ok(r) => r,
+                Err(_) => Err((
+                    SyncState::Unreachable,
+                    format!("no answer within {} s", options.timeout.as_secs()),
+                )),
+            };
+            match r {
+                Ok((state, revision, message, contact, drift)) => ClusterSync {
+                    cluster: t.cluster.clone(),
+                    state,
+                    revision,
+                    behind: None,
+                    message,
+                    last_contact: Some(contact),
+                    drift,
+                },
+                Err((state, message)) => ClusterSync {
+                    cluster: t.cluster.clone(),
+                    state,
+                    revision: previous.get(&t.cluster).and_then(|p| p.revision.clone()),
+                    behind: None,
+                    message,
+                    last_contact: last,
+                    drift: Vec::new(),
+                },
+            }
+        }
+    });
+    let mut out: Vec<ClusterSync> = futures::stream::iter(jobs)
+        .buffer_unordered(options.concurrency.max(1))
+        .collect()
+        .await;
+    out.sort_by(|a, b| a.cluster.cmp(&b.cluster));
+    if let (Some(r), Some(h)) = (repo, head) {
+        for s in &mut out {
+            if let Some(rev) = &s.revision
+                && let Ok(id) = ObjectId::from_hex(rev.as_bytes())
+            {
+                s.behind = r.commits_between(id, h).ok().flatten();
+            }
+        }
+    }
+    out
+}
+
+/// Per application (`team/app`): on how many of its clusters it runs as HEAD wants it (the
+/// cluster's applied commit has the same `clusters/<c>/apps/<team>/<app>` as HEAD), and on
+/// how many it is placed.
+pub fn applications(
+    repo: &FleetRepo,
+    targets: &[Target],
+    syncs: &[ClusterSync],
+) -> BTreeMap<String, (usize, usize)> {
+    let by: BTreeMap<&str, &ClusterSync> = syncs.iter().map(|s| (s.cluster.as_str(), s)).collect();
+    let head = repo.head().ok().flatten();
+    let mut out: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    for t in targets {
+        for app in &t.applications {
+            let e = out.entry(app.clone()).or_default();
+            e.1 += 1;
+            let Some(s) = by.get(t.cluster.as_str()) else {
+                continue;
+            };
+            let (Some(rev), Some((_, head_tree))) = (&s.revision, head) else {
+                continue;
+            };
+            let Ok(id) = ObjectId::from_hex(rev.as_bytes()) else {
+                continue;
+            };
+            let path = format!("{}apps/{app}", atoll_layout::package_dir(&t.cluster));
+            let at = |tree| repo.tree_entry(tree, &path).ok().flatten();
+            let applied_tree = repo.tree_of(id).ok().flatten();
+            if s.state != SyncState::Unreachable
+                && let Some(applied) = applied_tree
+                && at(applied) == at(head_tree)
+                && at(head_tree).is_some()
+            {
+                e.0 += 1;
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn agent_status_is_read_as_the_agents_write_it() {
+        let sha = "0123456789abcdef0123456789abcdef01234567";
+        let flux = json!({"lastAppliedRevision": format!("main@sha1:{sha}"),
+            "conditions": [{"type": "Ready", "status": "True", "reason": "ReconciliationSucceeded", "message": "Applied revision"}]});
+        assert_eq!(
+            read_agent(GitOpsAgent::Flux, &flux),
+            (
+                SyncState::Ready,
+                Some(sha.into()),
+                "Applied revision".into()
+            )
+        );
+        let failing = json!({"conditions": [{"type": "Ready", "status": "False", "reason": "BuildFailed", "message": "kustomize build failed"}]});
+        assert_eq!(read_agent(GitOpsAgent::Flux, &failing).0, SyncState::Failed);
+        let argo =
+            json!({"sync": {"status": "Synced", "revision": sha}, "health": {"status": "Healthy"}});
+        assert_eq!(read_agent(GitOpsAgent::ArgoCd, &argo).0, SyncState::Ready);
+        assert_eq!(commit_of("main@sha1:zz"), None);
+    }
+
+    #[test]
+    fn drift_is_a_difference_in_what_was_delivered() {
+        let want = json!({"replicas": 2, "template": {"spec": {"containers": [{"image": "a:1"}]}}});
+        let same = json!({"replicas": 2, "paused": false, "template": {"spec": {"containers": [{"image": "a:1", "imagePullPolicy": "IfNotPresent"}]}}});
+        assert_eq!(differs(&want, &same, "spec"), None);
+        let scaled =
+            json!({"replicas": 5, "template": {"spec": {"containers": [{"image": "a:1"}]}}});
+        assert_eq!(
+            differs(&want, &scaled, "spec"),
+            Some("spec.replicas".into())
+        );
+    }
+
+    #[test]
+    fn now_is_rfc3339() {
+        let n = now();
+        assert_eq!(n.len(), 20, "{n}");
+        assert!(n.starts_with("20") && n.ends_with('Z'));
+    }
+}
