@@ -457,3 +457,316 @@ fn packages_reach_real_clusters_through_git_and_flux_and_their_state_comes_back(
         }
     });
 }
+
+/// An application the `api-everywhere` policy places on every cluster.
+fn placed(name: &str) -> String {
+    app(name, "nginx:1.27", 1).replace(&format!("app: {name}}}"), "app: api}")
+}
+
+/// A fresh PostgreSQL database (scripts/postgres.sh starts Debian's server when needed).
+fn postgres_database(name: &str) -> String {
+    let out = Command::new("bash")
+        .arg(root().join("scripts/postgres.sh"))
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .unwrap();
+    let base = succeeded(&out, "scripts/postgres.sh (a real PostgreSQL server)");
+    let base = base.trim().trim_end_matches("/postgres").to_string();
+    let db = format!("{name}_{}", std::process::id());
+    for sql in [
+        format!("DROP DATABASE IF EXISTS {db}"),
+        format!("CREATE DATABASE {db}"),
+    ] {
+        let out = Command::new("psql")
+            .args([
+                &format!("{base}/postgres"),
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-c",
+                &sql,
+            ])
+            .output()
+            .unwrap();
+        succeeded(&out, &sql);
+    }
+    format!("{base}/{db}")
+}
+
+struct Serve(std::process::Child, String);
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn serve(db: &str, repo: &Path, remote: &str, log: &Path) -> Serve {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(env!("CARGO_BIN_EXE_atoll"))
+        .args(["serve", "--bare", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["--database", db, "--repo", repo.to_str().unwrap()])
+        .args(["--remote", remote])
+        .env("SOURCE_DATE_EPOCH", "1767225600")
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    wait_until("atoll serve", 30, || {
+        reqwest::blocking::get(format!("{url}/readyz"))
+            .ok()
+            .filter(|r| r.status() == 200)
+            .map(|_| ())
+            .ok_or_else(|| std::fs::read_to_string(log).unwrap_or_default())
+    });
+    Serve(child, url)
+}
+
+/// Two `atoll serve` replicas share one PostgreSQL store and push to one Git remote, each
+/// from its own local repository. Changes made through both at once all land on the remote,
+/// none is lost, and the remote's branch only ever moves forward (its reflog is a chain of
+/// fast-forwards).
+#[test]
+fn two_writers_pushing_to_one_remote_lose_nothing_and_never_force() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    std::fs::create_dir_all(t.join("git")).unwrap();
+    let git_server = GitServer::start(&t.join("git"), None).unwrap();
+    let url = git_server.create_repo("fleet.git").unwrap();
+    let remote_dir = t.join("git/fleet.git");
+    git(&remote_dir, &["config", "core.logAllRefUpdates", "always"]);
+    let db = postgres_database("atoll_writers");
+    let token = ok(&atoll(&[
+        "token",
+        "create",
+        "--database",
+        &db,
+        "--name",
+        "alice",
+        "--team",
+        "platform",
+        "--role",
+        "admin",
+    ]))
+    .trim()
+    .to_string();
+    let a = serve(&db, &t.join("a.git"), &url, &t.join("a.log"));
+    let b = serve(&db, &t.join("b.git"), &url, &t.join("b.log"));
+    let http = reqwest::blocking::Client::new();
+    let apply = |s: &Serve, body: String| {
+        let r = http
+            .post(format!("{}/api/v1/apply", s.1))
+            .bearer_auth(&token)
+            .header("content-type", "application/yaml")
+            .body(body)
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 202);
+        let task: Value = r.json().unwrap();
+        let path = task["status"].as_str().unwrap().to_string();
+        let mut done = Value::Null;
+        wait_until("the change to be applied", 120, || {
+            let r = http
+                .get(format!("{}{path}", s.1))
+                .bearer_auth(&token)
+                .send()
+                .map_err(|e| e.to_string())?;
+            let status = r.status();
+            let text = r.text().map_err(|e| e.to_string())?;
+            let t: Value = serde_json::from_str(&text).map_err(|_| format!("{status}: {text}"))?;
+            if t["state"] == "running" {
+                return Err(t.to_string());
+            }
+            done = t;
+            Ok(())
+        });
+        assert_eq!(done["state"], "succeeded", "{done}");
+    };
+    apply(
+        &a,
+        format!("{}---\n{}", fleet(&url), app("web", "nginx:1.27", 1)),
+    );
+    // Twelve changes, six through each replica, two at a time.
+    for i in 0..6 {
+        std::thread::scope(|sc| {
+            sc.spawn(|| apply(&a, placed(&format!("a{i}"))));
+            sc.spawn(|| apply(&b, placed(&format!("b{i}"))));
+        });
+    }
+    // Every application is on the remote, on every cluster (the `api` policy places them).
+    let head = git(&remote_dir, &["rev-parse", "main"]);
+    let tree = git(
+        &remote_dir,
+        &[
+            "ls-tree",
+            "-r",
+            "--name-only",
+            &head,
+            "clusters/site-c/apps/shop/",
+        ],
+    );
+    for i in 0..6 {
+        for w in ["a", "b"] {
+            assert!(
+                tree.contains(&format!("apps/shop/{w}{i}/")),
+                "{w}{i} lost:\n{tree}"
+            );
+        }
+    }
+    // And each is an event in the shared store.
+    let events: Value = http
+        .get(format!("{}/api/v1/events?kind=Application", a.1))
+        .bearer_auth(&token)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let names: BTreeSet<String> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap().to_string())
+        .collect();
+    for i in 0..6 {
+        assert!(
+            names.contains(&format!("a{i}")) && names.contains(&format!("b{i}")),
+            "{names:?}"
+        );
+    }
+    // The remote moved forward only: each reflog entry's new value descends from the one
+    // before.
+    let reflog = git(
+        &remote_dir,
+        &["reflog", "show", "--format=%H", "refs/heads/main"],
+    );
+    let chain: Vec<&str> = reflog.lines().collect();
+    assert!(chain.len() >= 2, "{reflog}");
+    for w in chain.windows(2) {
+        let out = Command::new("git")
+            .arg("--git-dir")
+            .arg(&remote_dir)
+            .args(["merge-base", "--is-ancestor", w[1], w[0]])
+            .status()
+            .unwrap();
+        assert!(
+            out.success(),
+            "{} does not descend from {}: a forced update",
+            w[0],
+            w[1]
+        );
+    }
+    // Pushes did race (at least one render was redone on top of the other writer's commit).
+    let logs = std::fs::read_to_string(t.join("a.log")).unwrap()
+        + &std::fs::read_to_string(t.join("b.log")).unwrap();
+    eprintln!(
+        "{} renders redone on top of the other writer",
+        logs.matches("the remote moved").count()
+    );
+    // Both replicas' repositories end where the remote is, and a render of the final
+    // declarations from scratch gives the same tree.
+    let final_tree = git(&remote_dir, &["rev-parse", "main^{tree}"]);
+    let decl = t.join("final");
+    std::fs::create_dir_all(&decl).unwrap();
+    let mut all = format!("{}---\n{}", fleet(&url), app("web", "nginx:1.27", 1));
+    for i in 0..6 {
+        all.push_str(&format!(
+            "---\n{}---\n{}",
+            placed(&format!("a{i}")),
+            placed(&format!("b{i}"))
+        ));
+    }
+    std::fs::write(decl.join("all.yaml"), all).unwrap();
+    let fresh = t.join("fresh");
+    ok(&atoll(&[
+        "render",
+        decl.to_str().unwrap(),
+        "--repo",
+        fresh.to_str().unwrap(),
+        "--bare",
+    ]));
+    assert_eq!(git(&fresh, &["rev-parse", "HEAD^{tree}"]), final_tree);
+}
+
+/// A Git server that wants credentials: without them the render commits and says it did not
+/// push (exit 3), the next render with them pushes that commit; the secret is never printed.
+#[test]
+fn credentials_are_used_and_never_shown() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    std::fs::create_dir_all(t.join("git")).unwrap();
+    let server = GitServer::start(&t.join("git"), Some(("fleet-bot", "s3cr3t-pa55"))).unwrap();
+    let url = server.create_repo("fleet.git").unwrap();
+    let decl = t.join("decl");
+    std::fs::create_dir_all(&decl).unwrap();
+    std::fs::write(decl.join("fleet.yaml"), fleet(&url)).unwrap();
+    let repo = t.join("repo");
+    let run = |creds: bool| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_atoll"));
+        c.args([
+            "render",
+            decl.to_str().unwrap(),
+            "--repo",
+            repo.to_str().unwrap(),
+            "--bare",
+            "--remote",
+        ])
+        .env("SOURCE_DATE_EPOCH", "1767225600")
+        .env_remove("ATOLL_GIT_USERNAME")
+        .env_remove("ATOLL_GIT_PASSWORD")
+        .env_remove("ATOLL_GIT_TOKEN");
+        if creds {
+            c.env("ATOLL_GIT_USERNAME", "fleet-bot")
+                .env("ATOLL_GIT_PASSWORD", "s3cr3t-pa55");
+        }
+        c.output().unwrap()
+    };
+    let out = run(false);
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(3), "{all}");
+    assert!(all.contains("committed, not pushed"), "{all}");
+    let local = git(&repo, &["rev-parse", "HEAD"]);
+    let remote_dir = t.join("git/fleet.git");
+    assert!(
+        Command::new("git")
+            .arg("--git-dir")
+            .arg(&remote_dir)
+            .args(["rev-parse", "--verify", "-q", "main"])
+            .output()
+            .unwrap()
+            .stdout
+            .is_empty(),
+        "nothing reached the server"
+    );
+    let out = run(true);
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{all}");
+    assert!(
+        all.contains("no changes") && all.contains("pushed to"),
+        "{all}"
+    );
+    assert_eq!(
+        git(&remote_dir, &["rev-parse", "main"]),
+        local,
+        "the earlier commit was pushed"
+    );
+    assert!(!all.contains("s3cr3t-pa55"));
+    let log = std::fs::read_dir(t.join("git"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".log"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .collect::<String>();
+    assert!(!log.contains("s3cr3t-pa55"));
+}

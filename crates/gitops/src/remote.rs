@@ -180,10 +180,16 @@ impl FleetRepo {
         c
     }
 
+    /// Runs git; returns whether it succeeded and what it printed (both streams: `push
+    /// --porcelain` reports refs on stdout), with any credentials in the URL hidden.
     fn run_git(&self, remote: &Remote, args: &[&str]) -> Result<(bool, String), GitError> {
         let out = self.git(remote).args(args).output()?;
-        let text =
-            String::from_utf8_lossy(&out.stderr).replace(&remote.url, &display_url(&remote.url));
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+        .replace(&remote.url, &display_url(&remote.url));
         Ok((out.status.success(), text))
     }
 
@@ -246,6 +252,7 @@ impl FleetRepo {
             "non-fast-forward",
             "fetch first",
             "stale info",
+            "Updates were rejected",
         ]
         .iter()
         .any(|m| stderr.contains(m))

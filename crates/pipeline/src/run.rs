@@ -313,8 +313,14 @@ impl Pipeline {
         let (Some(remote), Some(repo)) = (&self.options.remote, &self.repo) else {
             return Ok(());
         };
-        let Some(theirs) = repo.fetch(remote)? else {
-            return Ok(());
+        // A remote that cannot be reached does not stop the commit: it is pushed later.
+        let theirs = match repo.fetch(remote) {
+            Ok(Some(t)) => t,
+            Ok(None) => return Ok(()),
+            Err(e) => {
+                self.publish.error = Some(e.to_string());
+                return Ok(());
+            }
         };
         let ours = repo.head()?.map(|(c, _)| c);
         if ours == Some(theirs) {
@@ -356,8 +362,20 @@ impl Pipeline {
     /// [`Pipeline::publish_state`], and call [`Pipeline::publish`] later.
     pub fn commit_and_publish(
         &mut self,
-        mut plan: Plan,
+        plan: Plan,
         model: &Model,
+        note: Option<&str>,
+    ) -> Result<Committed, Failure> {
+        self.commit_and_publish_with(plan, &mut || Ok(model.clone()), note)
+    }
+
+    /// [`Pipeline::commit_and_publish`], asking `model` for the declarations to render again
+    /// when the remote moved: a shell whose declarations live in a shared store reads them
+    /// again, so that what the other writer changed is in the new render.
+    pub fn commit_and_publish_with(
+        &mut self,
+        mut plan: Plan,
+        model: &mut dyn FnMut() -> Result<Model, Failure>,
         note: Option<&str>,
     ) -> Result<Committed, Failure> {
         let mut done = self.commit(plan, note)?;
@@ -365,7 +383,9 @@ impl Pipeline {
             match self.publish() {
                 Ok(true) => return Ok(done),
                 Ok(false) => {
-                    plan = self.plan(model, false, true)?;
+                    eprintln!("the remote moved (another writer): rendering again on top of it");
+                    let m = model()?;
+                    plan = self.plan(&m, false, true)?;
                     done = self.commit(plan, note)?;
                 }
                 Err(_) => return Ok(done),
@@ -375,6 +395,49 @@ impl Pipeline {
             "the remote kept moving: {MAX_REBASES} renders on top of other writers' commits were all overtaken"
         ));
         Ok(done)
+    }
+
+    /// For declarations kept in a store other writers share: takes the writer lock, syncs
+    /// with the remote, and only then asks `model` for the declarations — so everything
+    /// behind the remote's commit is in them — plans, commits and publishes; when another
+    /// writer pushed meanwhile, does it all again.
+    pub fn commit_fresh(
+        &mut self,
+        model: &mut dyn FnMut() -> Result<Model, Failure>,
+        note: Option<&str>,
+    ) -> Result<Committed, Failure> {
+        let mut done = None;
+        for _ in 0..MAX_REBASES {
+            let lock = match &self.repo {
+                Some(r) => Some(
+                    r.lock(&self.options.writer, &|holder| {
+                        eprintln!("waiting for the repository lock, held by {holder}")
+                    })
+                    .map_err(Error::from)?,
+                ),
+                None => None,
+            };
+            if let Some(r) = &self.repo {
+                r.repair_work_tree().map_err(Error::from)?;
+            }
+            self.sync()?;
+            let m = model()?;
+            let mut plan = self.plan_with(&m, false, false, false)?;
+            plan._lock = lock;
+            let d = self.commit(plan, note)?;
+            done = Some(d);
+            match self.publish() {
+                Ok(true) | Err(_) => return Ok(done.expect("committed")),
+                Ok(false) => {
+                    eprintln!("the remote moved (another writer): rendering again on top of it");
+                    continue;
+                }
+            }
+        }
+        self.publish.error = Some(format!(
+            "the remote kept moving: {MAX_REBASES} renders on top of other writers' commits were all overtaken"
+        ));
+        Ok(done.expect("committed at least once"))
     }
 
     /// Whether HEAD reached the remote.

@@ -167,20 +167,72 @@ pub fn plan(
     Ok(plan)
 }
 
-/// Commits a plan and publishes it to the remote, if any (rendering `model` again on top of
-/// another writer's commit when the remote moved). Returns HEAD afterwards.
-pub fn commit(
-    state: &State,
-    plan: atoll_pipeline::Plan,
-    model: &Model,
-    note: &str,
-) -> Result<String, Problem> {
+/// Commits the store's declarations as they are now, on top of the remote's HEAD, and
+/// publishes them (see `Pipeline::commit_fresh`). Returns HEAD afterwards.
+pub fn commit_fresh(state: &State, note: &str) -> Result<String, Problem> {
     let t = Instant::now();
+    let mut fresh = || fresh_model(state);
     let done = state
         .pipeline
         .lock()
         .expect("pipeline")
-        .commit_and_publish(plan, model, Some(note))
+        .commit_fresh(&mut fresh, Some(note))
+        .map_err(|e| Problem::internal(format!("Git commit failed: {e}")))?;
+    state.metrics.observe_commit(t.elapsed().as_secs_f64());
+    Ok(done.head.map(|c| c.to_string()).unwrap_or_default())
+}
+
+/// The store's declarations, read now (blocking: called from inside `block_in_place`).
+fn fresh_model(state: &State) -> Result<Model, atoll_pipeline::Failure> {
+    let rt = tokio::runtime::Handle::current();
+    let all = rt.block_on(state.store.list(None, None)).map_err(|e| {
+        atoll_pipeline::Failure::Error(atoll_pipeline::Error::State {
+            file: "store".into(),
+            message: e.to_string(),
+        })
+    })?;
+    state.model_of(&all).map_err(|errs| {
+        atoll_pipeline::Failure::Error(atoll_pipeline::Error::State {
+            file: "store".into(),
+            message: errs
+                .iter()
+                .map(|e| format!("{}: {}", e.object, e.message))
+                .collect::<Vec<_>>()
+                .join("; "),
+        })
+    })
+}
+
+/// Commits a plan and publishes it to the remote, if any (rendering the store's declarations
+/// again on top of another writer's commit when the remote moved). Returns HEAD afterwards.
+pub fn commit(state: &State, plan: atoll_pipeline::Plan, note: &str) -> Result<String, Problem> {
+    let t = Instant::now();
+    // When another writer pushed first, the declarations are read from the store again:
+    // theirs are in it by then, and the render on top of their commit must keep them.
+    let mut fresh = || -> Result<Model, atoll_pipeline::Failure> {
+        let rt = tokio::runtime::Handle::current();
+        let all = rt.block_on(state.store.list(None, None)).map_err(|e| {
+            atoll_pipeline::Failure::Error(atoll_pipeline::Error::State {
+                file: "store".into(),
+                message: e.to_string(),
+            })
+        })?;
+        state.model_of(&all).map_err(|errs| {
+            atoll_pipeline::Failure::Error(atoll_pipeline::Error::State {
+                file: "store".into(),
+                message: errs
+                    .iter()
+                    .map(|e| format!("{}: {}", e.object, e.message))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            })
+        })
+    };
+    let done = state
+        .pipeline
+        .lock()
+        .expect("pipeline")
+        .commit_and_publish_with(plan, &mut fresh, Some(note))
         .map_err(|e| Problem::internal(format!("Git commit failed: {e}")))?;
     state.metrics.observe_commit(t.elapsed().as_secs_f64());
     Ok(done.head.map(|c| c.to_string()).unwrap_or_default())
@@ -269,7 +321,10 @@ pub async fn execute(
     // store itself (another replica wrote meanwhile).
     let now = inv::resource_version(&mut tx).await?;
     let snap = state.catalogs.current();
-    let all: Vec<inv::Stored> = if now - req.ops.len() as i64 == snap.resource_version {
+    // (Holding the counter's row since our first write, no transaction with a lower version
+    // is still open: the store as read here is exactly the store at version `now`.)
+    let consistent = now - req.ops.len() as i64 == snap.resource_version;
+    let all: Vec<inv::Stored> = if consistent {
         let mut objects: BTreeMap<(String, String, String), inv::Stored> = snap
             .objects
             .iter()
@@ -311,7 +366,10 @@ pub async fn execute(
         )
     })?;
     step("render", &mut last);
-    let planned = tokio::task::block_in_place(|| plan(state, &model, !dry_run))?;
+    // With a remote shared with other writers, this render only checks the change: the one
+    // committed is made after the store's transaction, from the store as it then is.
+    let remote = state.pipeline.lock().expect("pipeline").has_remote();
+    let planned = tokio::task::block_in_place(|| plan(state, &model, !dry_run && !remote))?;
     let change = &planned.change;
     let touched: Vec<String> = change
         .plans
@@ -363,18 +421,23 @@ pub async fn execute(
         events.push(inv::record(&mut tx, &e).await?);
     }
     tx.commit().await.map_err(inv::StoreError::from)?;
-    let rv = state.store.resource_version().await?;
-    state.catalogs.apply(
-        written
-            .iter()
-            .map(|(_, before, after)| {
-                let obj = after.as_ref().or(before.as_ref()).expect("object");
-                let (kind, namespace, name) = inv::identity(obj);
-                ((kind, namespace, name), after.clone())
-            })
-            .collect(),
-        rv,
-    );
+    // The catalog now says version `now`: this change on top of what it held, or (when it
+    // was behind another replica's writes) the store as this transaction read it.
+    if consistent {
+        state.catalogs.apply(
+            written
+                .iter()
+                .map(|(_, before, after)| {
+                    let obj = after.as_ref().or(before.as_ref()).expect("object");
+                    let (kind, namespace, name) = inv::identity(obj);
+                    ((kind, namespace, name), after.clone())
+                })
+                .collect(),
+            now,
+        );
+    } else {
+        state.catalogs.replace(all.clone(), now);
+    }
     step("commit", &mut last);
     let note = if req.message.is_empty() {
         format!("By {} (change {change_id}).", req.actor.name)
@@ -387,13 +450,20 @@ pub async fn execute(
     let changed = !change.plans.is_empty();
     let plans = change.plans.clone();
     let view = crate::ViewUpdate::of(&planned.change);
-    let head =
-        tokio::task::block_in_place(|| commit(state, planned, &model, &note)).map_err(|p| {
-            Problem::internal(format!(
-                "stored, but {}; the next change (or a restart) commits it",
-                p.detail
-            ))
-        })?;
+    let head = tokio::task::block_in_place(|| {
+        if remote {
+            drop(planned);
+            commit_fresh(state, &note)
+        } else {
+            commit(state, planned, &note)
+        }
+    })
+    .map_err(|p| {
+        Problem::internal(format!(
+            "stored, but {}; the next change (or a restart) commits it",
+            p.detail
+        ))
+    })?;
     let commit = if changed { head.clone() } else { String::new() };
     if !commit.is_empty() {
         state.store.set_event_commit(&change_id, &commit).await?;

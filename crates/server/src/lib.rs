@@ -230,10 +230,16 @@ impl State {
         let model = self
             .model_of(&all)
             .map_err(|e| Problem::invalid("stored declarations do not validate", e))?;
-        let plan = tokio::task::block_in_place(|| change::plan(self, &model, true))?;
+        let remote = self.pipeline.lock().expect("pipeline").has_remote();
+        let plan = tokio::task::block_in_place(|| change::plan(self, &model, !remote))?;
         let view = ViewUpdate::of(&plan.change);
         let head = tokio::task::block_in_place(|| {
-            change::commit(self, plan, &model, "Reconciled by atoll serve.")
+            if remote {
+                drop(plan);
+                change::commit_fresh(self, "Reconciled by atoll serve.")
+            } else {
+                change::commit(self, plan, "Reconciled by atoll serve.")
+            }
         })?;
         self.set_view(&model, view, &head);
         Ok(())
