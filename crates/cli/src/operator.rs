@@ -51,6 +51,9 @@ pub enum OperatorCommand {
         image: Option<String>,
         #[arg(long, default_value_t = 1)]
         replicas: u32,
+        /// The Fleet's management namespace (the clusters' kubeconfig Secrets are read there).
+        #[arg(long, default_value = "atoll-system")]
+        management_namespace: String,
     },
 }
 
@@ -60,10 +63,12 @@ pub fn run(cmd: OperatorCommand) -> Result<ExitCode> {
             namespace,
             image,
             replicas,
+            management_namespace,
         } => {
             let mut o = atoll_operator::manifests::Options {
                 namespace,
                 replicas,
+                management_namespace,
                 ..Default::default()
             };
             if let Some(i) = image {

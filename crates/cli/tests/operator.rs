@@ -28,7 +28,16 @@ fn setup() -> Env {
     let api = ApiServer::start().unwrap();
     install_upstream_crds(&api);
     let manifests = api.dir().join("operator.yaml");
-    std::fs::write(&manifests, ok(&atoll(&["operator", "manifests"]))).unwrap();
+    std::fs::write(
+        &manifests,
+        ok(&atoll(&[
+            "operator",
+            "manifests",
+            "--management-namespace",
+            "fleet-clusters",
+        ])),
+    )
+    .unwrap();
     succeeded(
         &kubectl(
             &api,
@@ -298,6 +307,26 @@ fn operator_reconciles_scales_upgrades_reports_and_cleans_up() {
         env.git(&["rev-parse", "HEAD^{tree}"]),
         git(cli.path(), &["rev-parse", "HEAD^{tree}"]),
         "the operator's tree differs from `atoll render`'s"
+    );
+
+    // The observed side is in the status: no workload cluster runs here, so no kubeconfig
+    // Secret exists yet — said as such (the operator may read Secrets in the management
+    // namespace, so it is not a permission error).
+    let paris = env.json(&["get", "clusters.atoll.dev", "edge-paris"]);
+    let sync = &paris["status"]["sync"];
+    assert_eq!(sync["state"], "Unreachable", "{sync}");
+    assert!(
+        sync["message"]
+            .as_str()
+            .unwrap()
+            .contains("no Secret fleet-clusters/edge-paris-kubeconfig"),
+        "{sync}"
+    );
+    let pos = env.json(&["get", "applications.atoll.dev", "-n", "retail", "pos"]);
+    assert!(
+        pos["status"]["atHead"].as_str().unwrap().starts_with("0/"),
+        "{}",
+        pos["status"]
     );
 
     // CAPI objects are owned by their atoll Cluster and managed by field manager `atoll`.

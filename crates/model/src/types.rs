@@ -39,6 +39,36 @@ pub struct Status {
     /// The Cluster API phase, read back from the CAPI Cluster (Cluster kind only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<String>,
+    /// What the cluster's GitOps agent reports (Cluster kind only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync: Option<SyncStatus>,
+    /// On how many of its clusters the application runs as HEAD wants it, as `n/m`
+    /// (Application kind only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_head: Option<String>,
+}
+
+/// A cluster as its GitOps agent sees it, read through the cluster's kubeconfig.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncStatus {
+    /// Ready, Progressing, Failed, Unreachable or NoAgent.
+    pub state: String,
+    /// The commit the agent last applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
+    /// Commits between that one and HEAD.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub behind: Option<i64>,
+    /// The agent's message.
+    #[serde(default)]
+    pub message: String,
+    /// When atoll last reached the cluster (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_contact: Option<String>,
+    /// Delivered objects changed in the cluster (`Kind namespace/name: field`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drift: Vec<String>,
 }
 
 /// A condition in the Kubernetes style.
@@ -414,7 +444,9 @@ pub struct Overrides {
     shortname = "acl",
     status = "Status",
     printcolumn = r#"{"name":"Catalog","type":"string","jsonPath":".spec.catalog"}"#,
-    printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase"}"#
+    printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase"}"#,
+    printcolumn = r#"{"name":"Sync","type":"string","jsonPath":".status.sync.state"}"#,
+    printcolumn = r#"{"name":"Behind","type":"integer","jsonPath":".status.sync.behind"}"#
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ClusterSpec {
@@ -565,7 +597,8 @@ pub struct TeamSpec {
     kind = "Application",
     shortname = "aapp",
     namespaced,
-    status = "Status"
+    status = "Status",
+    printcolumn = r#"{"name":"At HEAD","type":"string","jsonPath":".status.atHead"}"#
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ApplicationSpec {

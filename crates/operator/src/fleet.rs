@@ -168,6 +168,8 @@ pub struct Memory {
     pub applied: BTreeMap<String, String>,
     /// The fleet repository through the one pipeline (it keeps the last render's memo).
     pub pipeline: Option<Pipeline>,
+    /// What each cluster's agent last reported (a failed read keeps the last contact).
+    pub syncs: BTreeMap<String, atoll_status::ClusterSync>,
 }
 
 impl Settings {

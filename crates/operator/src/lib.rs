@@ -180,6 +180,41 @@ async fn controller(client: kube::Client, cfg: &Config) {
     }
 }
 
+/// What every cluster's agent reports, and per application on how many clusters it runs at
+/// HEAD.
+async fn observe_clusters(
+    client: &kube::Client,
+    memory: &mut fleet::Memory,
+) -> (
+    std::collections::BTreeMap<String, atoll_status::ClusterSync>,
+    std::collections::BTreeMap<String, (usize, usize)>,
+) {
+    let Some(repo) = memory.pipeline.as_ref().and_then(|p| p.repo()) else {
+        return Default::default();
+    };
+    let targets = match atoll_status::targets(repo) {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::warn!("cannot tell which clusters to observe: {e}");
+            return Default::default();
+        }
+    };
+    let syncs = atoll_status::collect(
+        client,
+        Some(repo),
+        &targets,
+        &memory.syncs,
+        &atoll_status::Options {
+            timeout: Duration::from_secs(5),
+            ..Default::default()
+        },
+    )
+    .await;
+    let at_head = atoll_status::applications(repo, &targets, &syncs);
+    memory.syncs = syncs.into_iter().map(|s| (s.cluster.clone(), s)).collect();
+    (memory.syncs.clone(), at_head)
+}
+
 /// One pass plus status. `Ok(Some(d))`: come back in `d`; `Err(true)`: back off and retry.
 async fn one_pass(
     client: &kube::Client,
@@ -206,14 +241,27 @@ async fn one_pass(
     for (key, why) in &outcome.invalid {
         tracing::warn!("{key} set aside: {}", why.join("; "));
     }
+    // The observed side: each cluster's agent, through its kubeconfig Secret (concurrently,
+    // each bounded by a timeout, so one cluster that is down costs no one else anything).
+    let (syncs, at_head) = observe_clusters(client, memory).await;
     let report = status::Report {
         snap,
         outcome: &outcome,
         applier,
         client,
         management_namespace: &outcome.management_namespace,
+        syncs: &syncs,
+        at_head: &at_head,
     };
-    let (requeue, errors) = report.reconcile_all().await;
+    let (mut requeue, errors) = report.reconcile_all().await;
+    // Until every cluster runs HEAD, look again soon (the agents pull on their own interval).
+    if syncs
+        .values()
+        .any(|s| s.state != atoll_status::SyncState::Ready || s.behind != Some(0))
+    {
+        let soon = Duration::from_secs(10);
+        requeue = Some(requeue.map_or(soon, |r| r.min(soon)));
+    }
     for e in &errors {
         tracing::warn!("{e}");
     }

@@ -13,6 +13,9 @@ pub struct Options {
     pub image: String,
     /// Replicas; more than one wait on the Lease, only the leader acts.
     pub replicas: u32,
+    /// The Fleet's management namespace: where the clusters' kubeconfig Secrets are, the
+    /// only Secrets the operator may read.
+    pub management_namespace: String,
 }
 
 impl Default for Options {
@@ -21,6 +24,7 @@ impl Default for Options {
             namespace: "atoll-system".into(),
             image: format!("ghcr.io/atoll-dev/atoll:{}", env!("CARGO_PKG_VERSION")),
             replicas: 1,
+            management_namespace: "atoll-system".into(),
         }
     }
 }
@@ -111,6 +115,25 @@ pub fn manifests(o: &Options) -> Vec<Value> {
         "kind": "RoleBinding",
         "metadata": {"name": format!("{NAME}-leader-election"), "namespace": ns},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": format!("{NAME}-leader-election")},
+        "subjects": [{"kind": "ServiceAccount", "name": NAME, "namespace": ns}],
+    }));
+    // Reading the clusters' kubeconfig Secrets (status from each cluster's agent): `get` in
+    // the management namespace only.
+    let mgmt = o.management_namespace.as_str();
+    if mgmt != ns {
+        out.push(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": mgmt, "labels": labels}}));
+    }
+    out.push(json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": {"name": format!("{NAME}-kubeconfigs"), "namespace": mgmt},
+        "rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}],
+    }));
+    out.push(json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": {"name": format!("{NAME}-kubeconfigs"), "namespace": mgmt},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": format!("{NAME}-kubeconfigs")},
         "subjects": [{"kind": "ServiceAccount", "name": NAME, "namespace": ns}],
     }));
     out.push(json!({

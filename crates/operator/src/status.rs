@@ -111,12 +111,18 @@ fn conditions(prev: &[Condition], generation: Option<i64>, v: &Verdict) -> Vec<C
 }
 
 /// The pass's view shared by every per-kind reconcile.
+use std::collections::BTreeMap;
+
 pub struct Report<'a> {
     pub snap: &'a Snapshot,
     pub outcome: &'a Outcome,
     pub applier: &'a Applier,
     pub client: &'a kube::Client,
     pub management_namespace: &'a str,
+    /// What each cluster's agent reports (the observed side), by cluster.
+    pub syncs: &'a BTreeMap<String, atoll_status::ClusterSync>,
+    /// Per `team/app`: (clusters at HEAD, clusters placed on).
+    pub at_head: &'a BTreeMap<String, (usize, usize)>,
 }
 
 impl Report<'_> {
@@ -189,6 +195,8 @@ impl Report<'_> {
             "clusters",
             "commit",
             "phase",
+            "sync",
+            "atHead",
         ] {
             if value.get(k).is_none() {
                 value[k] = serde_json::Value::Null;
@@ -220,6 +228,8 @@ impl Report<'_> {
             clusters,
             commit: self.outcome.commit.clone(),
             phase: None,
+            sync: None,
+            at_head: None,
         }
     }
 
@@ -268,6 +278,14 @@ impl Report<'_> {
         };
         let mut status = self.status(o, &v, clusters);
         status.phase = phase;
+        status.sync = self.syncs.get(&o.name).map(|s| atoll_model::SyncStatus {
+            state: s.state.as_str().into(),
+            revision: s.revision.clone(),
+            behind: s.behind.map(|b| b as i64),
+            message: s.message.clone(),
+            last_contact: s.last_contact.clone(),
+            drift: s.drift.clone(),
+        });
         self.write(o, status).await?;
         Ok(None)
     }
@@ -290,7 +308,10 @@ impl Report<'_> {
         if v.ready {
             v.message = format!("placed on {} cluster(s); {}", clusters.len(), v.message);
         }
-        self.write(o, self.status(o, &v, clusters)).await?;
+        let mut status = self.status(o, &v, clusters);
+        let key = format!("{}/{}", o.namespace.as_deref().unwrap_or(""), o.name);
+        status.at_head = self.at_head.get(&key).map(|(ok, n)| format!("{ok}/{n}"));
+        self.write(o, status).await?;
         Ok(None)
     }
 
