@@ -18,6 +18,10 @@ pub struct ServeArgs {
     repo: PathBuf,
     #[command(flatten)]
     remote: crate::remote::RemoteArgs,
+    /// Read each cluster's GitOps agent through its kubeconfig Secret in the management
+    /// cluster of KUBECONFIG: sync state in the inventory, placements, metrics and events.
+    #[arg(long)]
+    observe: bool,
     /// Create a missing repository bare (no work tree: what a large fleet wants).
     #[arg(long)]
     bare: bool,
@@ -92,6 +96,7 @@ pub fn serve(a: ServeArgs) -> Result<ExitCode> {
         database: a.database,
         repo: a.repo,
         bare: a.bare,
+        observe: a.observe,
         remote: a.remote.resolve(None)?,
         upstream_base: std::path::absolute(&a.upstream_base)?,
         upstream_roots: if a.upstream_roots.is_empty() {

@@ -1036,7 +1036,14 @@ async fn placements(
         |app: &str| p.role == Role::Admin || app.split('/').next() == Some(p.team.as_str());
     match (q.cluster, q.application) {
         (Some(c), None) => {
-            if !view.clusters.contains_key(&c) {
+            let observed = state
+                .observed
+                .read()
+                .expect("observed")
+                .clusters
+                .get(&c)
+                .cloned();
+            if !view.clusters.contains_key(&c) && observed.is_none() {
                 return Err(Problem::not_found(format!("no cluster `{c}`")));
             }
             let apps: Vec<Value> = view
@@ -1047,9 +1054,11 @@ async fn placements(
                 .filter(|a| visible(a))
                 .map(|a| json!({"application": &**a, "revision": view.revisions.get(&**a)}))
                 .collect();
-            Ok(Json(
-                json!({"cluster": c, "commit": view.commit, "applications": apps}),
-            ))
+            let mut out = json!({"cluster": c, "commit": view.commit, "applications": apps});
+            if let Some(s) = observed {
+                out["sync"] = json!(s);
+            }
+            Ok(Json(out))
         }
         (None, Some(a)) => {
             if !visible(&a) || !view.revisions.contains_key(&a) {
@@ -1058,12 +1067,22 @@ async fn placements(
                 )));
             }
             let by_app = change::placements_by_app(&view.placements);
-            Ok(Json(json!({
+            let mut out = json!({
                 "application": a,
                 "revision": view.revisions.get(&a),
                 "commit": view.commit,
                 "clusters": by_app.get(&a).cloned().unwrap_or_default(),
-            })))
+            });
+            if let Some((ok, n)) = state
+                .observed
+                .read()
+                .expect("observed")
+                .applications
+                .get(&a)
+            {
+                out["atHead"] = json!({"clusters": ok, "of": n});
+            }
+            Ok(Json(out))
         }
         _ => Err(Problem::bad_request(
             "give exactly one of `cluster` or `application` (team/name)",
@@ -1097,7 +1116,17 @@ fn inventory_counts(state: &State, objects: &crate::catalog::Catalog) -> Value {
         "placements": placements,
         "components": components,
         "objects": by_kind,
+        "sync": sync_counts(state),
     })
+}
+
+/// Clusters by what their agents report (empty unless `atoll serve --observe`).
+fn sync_counts(state: &State) -> BTreeMap<&'static str, usize> {
+    let mut out = BTreeMap::new();
+    for s in state.observed.read().expect("observed").clusters.values() {
+        *out.entry(s.state.as_str()).or_default() += 1;
+    }
+    out
 }
 
 async fn inventory(state: S, headers: HeaderMap) -> Result<Json<Value>, Problem> {
@@ -1149,6 +1178,33 @@ async fn metrics(state: S) -> Result<Response, Problem> {
             vec![(String::new(), n("placements"))],
         ),
         ("atoll_teams", "Teams.", vec![(String::new(), n("teams"))]),
+        (
+            "atoll_cluster_sync",
+            "Clusters by what their GitOps agent reports (atoll serve --observe).",
+            sync_counts(&state)
+                .into_iter()
+                .map(|(s, c)| (format!("state=\"{s}\""), c as f64))
+                .collect(),
+        ),
+        (
+            "atoll_cluster_revision_lag",
+            "Commits between what a cluster's agent applied and HEAD.",
+            state
+                .observed
+                .read()
+                .expect("observed")
+                .clusters
+                .values()
+                .filter_map(|s| {
+                    s.behind.map(|b| {
+                        (
+                            format!("cluster=\"{}\"", crate::metrics::escape(&s.cluster)),
+                            b as f64,
+                        )
+                    })
+                })
+                .collect(),
+        ),
     ];
     Ok((
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],

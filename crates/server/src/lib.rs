@@ -37,6 +37,10 @@ pub struct Config {
     pub bare: bool,
     /// Publish every commit to this Git server (the one the agents pull from).
     pub remote: Option<atoll_gitops::Remote>,
+    /// Read each cluster's agent through its kubeconfig Secret in the management cluster of
+    /// KUBECONFIG (every [`OBSERVE_EVERY`]): sync state in the inventory, placements,
+    /// metrics and events.
+    pub observe: bool,
     /// Also accept OIDC JWTs.
     pub oidc: Option<oidc::Oidc>,
 }
@@ -53,6 +57,96 @@ pub struct View {
     pub revisions: BTreeMap<String, String>,
     /// `team/app` → number of components.
     pub components: BTreeMap<String, usize>,
+}
+
+/// The observed side of the fleet (see the `atoll-status` crate).
+#[derive(Debug, Default, Clone)]
+pub struct Observed {
+    pub clusters: BTreeMap<String, atoll_status::ClusterSync>,
+    pub applications: BTreeMap<String, (usize, usize)>,
+}
+
+/// How often `atoll serve --observe` reads the clusters.
+pub const OBSERVE_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Reads every cluster's agent, keeps what it says, and records each change of a cluster's
+/// state or revision as an event (a cluster's timeline shows its syncs).
+pub async fn observe_once(state: &State, client: &kube::Client) -> Result<(), Problem> {
+    let repo_path = state.repo.clone();
+    let Some(repo) = atoll_gitops::FleetRepo::open_if_exists(&repo_path)
+        .map_err(|e| Problem::internal(e.to_string()))?
+    else {
+        return Ok(());
+    };
+    let targets = atoll_status::targets(&repo).map_err(|e| Problem::internal(e.to_string()))?;
+    let want = atoll_status::desired(&repo, &targets, true);
+    drop(repo);
+    let previous = state.observed.read().expect("observed").clusters.clone();
+    let mut syncs = atoll_status::read_clusters(
+        client,
+        &want,
+        &targets,
+        &previous,
+        &atoll_status::Options {
+            timeout: std::time::Duration::from_secs(5),
+            ..Default::default()
+        },
+    )
+    .await;
+    let repo = atoll_gitops::FleetRepo::open_if_exists(&repo_path)
+        .map_err(|e| Problem::internal(e.to_string()))?
+        .ok_or_else(|| Problem::internal("the fleet repository went away"))?;
+    atoll_status::behind(&repo, want.head, &mut syncs);
+    let applications = atoll_status::applications(&repo, &targets, &syncs);
+    drop(repo);
+    let mut changed = Vec::new();
+    for s in &syncs {
+        let before = previous.get(&s.cluster);
+        if before.map(|b| (b.state, &b.revision)) != Some((s.state, &s.revision)) {
+            changed.push((before.cloned(), s.clone()));
+        }
+    }
+    *state.observed.write().expect("observed") = Observed {
+        clusters: syncs.into_iter().map(|s| (s.cluster.clone(), s)).collect(),
+        applications,
+    };
+    if !changed.is_empty() {
+        let mut tx = state.store.begin().await?;
+        let change_id = atoll_inventory::new_change_id();
+        let at = atoll_inventory::now();
+        for (before, after) in changed {
+            let e = atoll_inventory::Event {
+                id: 0,
+                change_id: change_id.clone(),
+                at: at.clone(),
+                actor: "atoll (observed)".into(),
+                action: "sync".into(),
+                team: String::new(),
+                kind: "Cluster".into(),
+                namespace: String::new(),
+                name: after.cluster.clone(),
+                message: format!(
+                    "{} at {}: {}",
+                    after.state.as_str(),
+                    after
+                        .revision
+                        .as_deref()
+                        .map(|r| &r[..r.len().min(12)])
+                        .unwrap_or("-"),
+                    after.message
+                ),
+                commit: after.revision.clone().unwrap_or_default(),
+                clusters: vec![after.cluster.clone()],
+                before: before.map(|b| serde_json::to_value(b).expect("json")),
+                after: Some(serde_json::to_value(&after).expect("json")),
+            };
+            atoll_inventory::record(&mut tx, &e).await?;
+        }
+        tx.commit()
+            .await
+            .map_err(atoll_inventory::StoreError::from)?;
+    }
+    Ok(())
 }
 
 /// What a change tells the view.
@@ -114,6 +208,9 @@ pub struct State {
     /// Each stored object as the model loaded it, by resourceVersion: a change loads only
     /// the objects it wrote.
     pub decls: Mutex<change::DeclCache>,
+    /// What each cluster's agent last reported, and per application on how many of its
+    /// clusters it runs at HEAD.
+    pub observed: RwLock<Observed>,
     /// Tokens seen lately (by hash), so that a request does not wait for the database to
     /// know its caller.
     pub callers: Mutex<std::collections::HashMap<String, (Principal, std::time::Instant)>>,
@@ -137,6 +234,7 @@ impl State {
             catalogs: catalog::Catalogs::default(),
             decls: Mutex::new(Default::default()),
             callers: Mutex::new(Default::default()),
+            observed: RwLock::new(Observed::default()),
             pipeline: Mutex::new(
                 atoll_pipeline::Pipeline::open(
                     &cfg.repo,
@@ -227,6 +325,11 @@ impl State {
         let rv = self.store.resource_version().await?;
         let all = self.store.list(None, None).await?;
         self.catalogs.replace(all.clone(), rv);
+        // An empty store declares nothing yet: rendering it would remove every cluster from
+        // a repository (or a remote) that already holds a fleet.
+        if all.is_empty() {
+            return Ok(());
+        }
         let model = self
             .model_of(&all)
             .map_err(|e| Problem::invalid("stored declarations do not validate", e))?;
@@ -368,6 +471,21 @@ pub async fn serve(cfg: Config, listener: tokio::net::TcpListener) -> Result<(),
             }
         }
     });
+    if cfg.observe {
+        let client = kube::Client::try_default()
+            .await
+            .map_err(|e| Problem::internal(format!("--observe: the management cluster: {e}")))?;
+        let observer = state.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(OBSERVE_EVERY);
+            loop {
+                tick.tick().await;
+                if let Err(e) = observe_once(&observer, &client).await {
+                    tracing::warn!("observing the clusters: {}", e.detail);
+                }
+            }
+        });
+    }
     let app = api::router(state);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(tokio::signal::ctrl_c());

@@ -452,6 +452,47 @@ async fn drift_of(client: &kube::Client, desired: &[Value]) -> Vec<String> {
     out
 }
 
+/// What the repository says before the clusters are read: HEAD, and each cluster's
+/// delivered objects (for drift). Kept apart so that no repository handle is held while
+/// waiting on the clusters.
+#[derive(Debug, Clone, Default)]
+pub struct Desired {
+    pub head: Option<ObjectId>,
+    pub objects: BTreeMap<String, Vec<Value>>,
+}
+
+/// Reads [`Desired`] from the repository.
+pub fn desired(repo: &FleetRepo, targets: &[Target], drift: bool) -> Desired {
+    Desired {
+        head: repo.head().ok().flatten().map(|(c, _)| c),
+        objects: if drift {
+            targets
+                .iter()
+                .map(|t| {
+                    (
+                        t.cluster.clone(),
+                        desired_objects(repo, &t.cluster).unwrap_or_default(),
+                    )
+                })
+                .collect()
+        } else {
+            BTreeMap::new()
+        },
+    }
+}
+
+/// Fills in how many commits each cluster is behind HEAD.
+pub fn behind(repo: &FleetRepo, head: Option<ObjectId>, syncs: &mut [ClusterSync]) {
+    let Some(h) = head else { return };
+    for s in syncs {
+        if let Some(rev) = &s.revision
+            && let Ok(id) = ObjectId::from_hex(rev.as_bytes())
+        {
+            s.behind = repo.commits_between(id, h).ok().flatten();
+        }
+    }
+}
+
 /// Observes every target. `previous` carries each cluster's last contact over a failed
 /// read. The repository (when given) turns applied revisions into "commits behind HEAD" and
 /// gives the desired objects for drift.
@@ -462,26 +503,36 @@ pub async fn collect(
     previous: &BTreeMap<String, ClusterSync>,
     options: &Options,
 ) -> Vec<ClusterSync> {
-    let head = repo.and_then(|r| r.head().ok().flatten()).map(|(c, _)| c);
-    let desired: BTreeMap<&str, Vec<Value>> = match (repo, options.drift) {
-        (Some(r), true) => targets
-            .iter()
-            .map(|t| {
-                (
-                    t.cluster.as_str(),
-                    desired_objects(r, &t.cluster).unwrap_or_default(),
-                )
-            })
-            .collect(),
-        _ => BTreeMap::new(),
-    };
-    let jobs = targets.iter().map(|t| {
-        let desired = desired.get(t.cluster.as_str()).cloned().unwrap_or_default();
+    let want = repo
+        .map(|r| desired(r, targets, options.drift))
+        .unwrap_or_default();
+    let mut out = read_clusters(mgmt, &want, targets, previous, options).await;
+    if let Some(r) = repo {
+        behind(r, want.head, &mut out);
+    }
+    out
+}
+
+/// Reads every target's agent (without the repository: see [`collect`]).
+pub async fn read_clusters(
+    mgmt: &kube::Client,
+    want: &Desired,
+    targets: &[Target],
+    previous: &BTreeMap<String, ClusterSync>,
+    options: &Options,
+) -> Vec<ClusterSync> {
+    let head = want.head;
+    // Each job owns what it reads, so the whole is `Send` for any caller's runtime.
+    let jobs = targets.iter().cloned().map(|t| {
+        let desired = want.objects.get(t.cluster.as_str()).cloned().unwrap_or_default();
         let last = previous.get(&t.cluster).and_then(|p| p.last_contact.clone());
+        let prev_revision = previous.get(&t.cluster).and_then(|p| p.revision.clone());
         let head = head.map(|h| h.to_string());
+        let mgmt = mgmt.clone();
+        let options = options.clone();
         async move {
             let work = async {
-                let client = client_for(mgmt, &t.kubeconfig, options.timeout)
+                let client = client_for(&mgmt, &t.kubeconfig, options.timeout)
                     .await
                     .map_err(|m| (SyncState::Unreachable, m))?;
                 let (ar, ns, name) = agent_object(t.agent);
@@ -534,7 +585,7 @@ pub async fn collect(
                 Err((state, message)) => ClusterSync {
                     cluster: t.cluster.clone(),
                     state,
-                    revision: previous.get(&t.cluster).and_then(|p| p.revision.clone()),
+                    revision: prev_revision,
                     behind: None,
                     message,
                     last_contact: last,
@@ -548,15 +599,6 @@ pub async fn collect(
         .collect()
         .await;
     out.sort_by(|a, b| a.cluster.cmp(&b.cluster));
-    if let (Some(r), Some(h)) = (repo, head) {
-        for s in &mut out {
-            if let Some(rev) = &s.revision
-                && let Ok(id) = ObjectId::from_hex(rev.as_bytes())
-            {
-                s.behind = r.commits_between(id, h).ok().flatten();
-            }
-        }
-    }
     out
 }
 
