@@ -203,36 +203,15 @@ fn fresh_model(state: &State) -> Result<Model, atoll_pipeline::Failure> {
     })
 }
 
-/// Commits a plan and publishes it to the remote, if any (rendering the store's declarations
-/// again on top of another writer's commit when the remote moved). Returns HEAD afterwards.
+/// Commits a plan (a server without a remote; with one, see [`commit_fresh`]). Returns HEAD
+/// afterwards.
 pub fn commit(state: &State, plan: atoll_pipeline::Plan, note: &str) -> Result<String, Problem> {
     let t = Instant::now();
-    // When another writer pushed first, the declarations are read from the store again:
-    // theirs are in it by then, and the render on top of their commit must keep them.
-    let mut fresh = || -> Result<Model, atoll_pipeline::Failure> {
-        let rt = tokio::runtime::Handle::current();
-        let all = rt.block_on(state.store.list(None, None)).map_err(|e| {
-            atoll_pipeline::Failure::Error(atoll_pipeline::Error::State {
-                file: "store".into(),
-                message: e.to_string(),
-            })
-        })?;
-        state.model_of(&all).map_err(|errs| {
-            atoll_pipeline::Failure::Error(atoll_pipeline::Error::State {
-                file: "store".into(),
-                message: errs
-                    .iter()
-                    .map(|e| format!("{}: {}", e.object, e.message))
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            })
-        })
-    };
     let done = state
         .pipeline
         .lock()
         .expect("pipeline")
-        .commit_and_publish_with(plan, &mut fresh, Some(note))
+        .commit(plan, Some(note))
         .map_err(|e| Problem::internal(format!("Git commit failed: {e}")))?;
     state.metrics.observe_commit(t.elapsed().as_secs_f64());
     Ok(done.head.map(|c| c.to_string()).unwrap_or_default())
