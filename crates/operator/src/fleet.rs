@@ -170,6 +170,8 @@ pub struct Memory {
     pub pipeline: Option<Pipeline>,
     /// What each cluster's agent last reported (a failed read keeps the last contact).
     pub syncs: BTreeMap<String, atoll_status::ClusterSync>,
+    /// Clients to the clusters, kept between passes.
+    pub clients: atoll_status::Clients,
 }
 
 impl Settings {

@@ -206,6 +206,7 @@ async fn observe_clusters(
         &memory.syncs,
         &atoll_status::Options {
             timeout: Duration::from_secs(5),
+            clients: memory.clients.clone(),
             ..Default::default()
         },
     )

@@ -64,6 +64,8 @@ pub struct View {
 pub struct Observed {
     pub clusters: BTreeMap<String, atoll_status::ClusterSync>,
     pub applications: BTreeMap<String, (usize, usize)>,
+    /// Clients to the clusters, kept between sweeps.
+    pub clients: atoll_status::Clients,
 }
 
 /// How often `atoll serve --observe` reads the clusters.
@@ -81,7 +83,10 @@ pub async fn observe_once(state: &State, client: &kube::Client) -> Result<(), Pr
     let targets = atoll_status::targets(&repo).map_err(|e| Problem::internal(e.to_string()))?;
     let want = atoll_status::desired(&repo, &targets, true);
     drop(repo);
-    let previous = state.observed.read().expect("observed").clusters.clone();
+    let (previous, clients) = {
+        let o = state.observed.read().expect("observed");
+        (o.clusters.clone(), o.clients.clone())
+    };
     let mut syncs = atoll_status::read_clusters(
         client,
         &want,
@@ -89,6 +94,7 @@ pub async fn observe_once(state: &State, client: &kube::Client) -> Result<(), Pr
         &previous,
         &atoll_status::Options {
             timeout: std::time::Duration::from_secs(5),
+            clients: clients.clone(),
             ..Default::default()
         },
     )
@@ -109,6 +115,7 @@ pub async fn observe_once(state: &State, client: &kube::Client) -> Result<(), Pr
     *state.observed.write().expect("observed") = Observed {
         clusters: syncs.into_iter().map(|s| (s.cluster.clone(), s)).collect(),
         applications,
+        clients,
     };
     if !changed.is_empty() {
         let mut tx = state.store.begin().await?;

@@ -94,7 +94,7 @@ pub struct ClusterSync {
 }
 
 /// How to observe.
-#[derive(Debug, Clone)]
+#[derive(Clone, Debug)]
 pub struct Options {
     /// A cluster that has not answered in this long is Unreachable.
     pub timeout: Duration,
@@ -102,6 +102,8 @@ pub struct Options {
     pub concurrency: usize,
     /// Compare the delivered objects with the cluster's (costs a read per object).
     pub drift: bool,
+    /// Clients kept from earlier sweeps (a long-running shell keeps one `Clients`).
+    pub clients: Clients,
 }
 
 impl Default for Options {
@@ -110,6 +112,7 @@ impl Default for Options {
             timeout: Duration::from_secs(10),
             concurrency: 32,
             drift: true,
+            clients: Clients::default(),
         }
     }
 }
@@ -186,10 +189,29 @@ fn now() -> String {
 }
 
 /// A client for the workload cluster whose kubeconfig is in `secret`.
+/// Clients kept between sweeps, per kubeconfig content: the next sweep reuses a cluster's
+/// open connection instead of a new TLS handshake, and a rotated kubeconfig gets a new one.
+#[derive(Clone, Default)]
+pub struct Clients(std::sync::Arc<std::sync::Mutex<ClientMap>>);
+
+/// Per Secret (`namespace/name`): the kubeconfig it held and the client made from it.
+type ClientMap = BTreeMap<String, (Vec<u8>, kube::Client)>;
+
+impl std::fmt::Debug for Clients {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Clients({})",
+            self.0.lock().map(|m| m.len()).unwrap_or(0)
+        )
+    }
+}
+
 async fn client_for(
     mgmt: &kube::Client,
     secret: &SecretRef,
     timeout: Duration,
+    clients: &Clients,
 ) -> Result<kube::Client, String> {
     let api: Api<k8s_openapi::api::core::v1::Secret> =
         Api::namespaced(mgmt.clone(), &secret.namespace);
@@ -214,6 +236,12 @@ async fn client_for(
                 secret.namespace, secret.name, secret.key
             )
         })?;
+    let key = format!("{}/{}", secret.namespace, secret.name);
+    if let Some((seen, c)) = clients.0.lock().expect("clients").get(&key)
+        && *seen == bytes
+    {
+        return Ok(c.clone());
+    }
     let kc =
         kube::config::Kubeconfig::from_yaml(&String::from_utf8_lossy(&bytes)).map_err(|e| {
             format!(
@@ -231,7 +259,13 @@ async fn client_for(
         })?;
     config.connect_timeout = Some(timeout);
     config.read_timeout = Some(timeout);
-    kube::Client::try_from(config).map_err(|e| e.to_string())
+    let client = kube::Client::try_from(config).map_err(|e| e.to_string())?;
+    clients
+        .0
+        .lock()
+        .expect("clients")
+        .insert(key, (bytes, client.clone()));
+    Ok(client)
 }
 
 /// The agent's object: (group, version, kind, plural, namespace, name).
@@ -532,7 +566,7 @@ pub async fn read_clusters(
         let options = options.clone();
         async move {
             let work = async {
-                let client = client_for(&mgmt, &t.kubeconfig, options.timeout)
+                let client = client_for(&mgmt, &t.kubeconfig, options.timeout, &options.clients)
                     .await
                     .map_err(|m| (SyncState::Unreachable, m))?;
                 let (ar, ns, name) = agent_object(t.agent);
