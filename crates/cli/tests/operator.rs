@@ -20,6 +20,8 @@ const LEASE_SECS: &str = "6";
 struct Env {
     api: ApiServer,
     repo: PathBuf,
+    /// The Git remote every operator publishes to (a bare repository, pushed to by path).
+    remote: PathBuf,
     _tmp: tempfile::TempDir,
 }
 
@@ -47,9 +49,19 @@ fn setup() -> Env {
     );
     wait_established(&api);
     let tmp = tempfile::tempdir().unwrap();
+    let remote = tmp.path().join("remote.git");
+    assert!(
+        Command::new("git")
+            .args(["init", "-q", "--bare", "-b", "main"])
+            .arg(&remote)
+            .status()
+            .unwrap()
+            .success()
+    );
     Env {
         api,
         repo: tmp.path().join("fleet.git"),
+        remote,
         _tmp: tmp,
     }
 }
@@ -72,6 +84,8 @@ impl Env {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_atoll"));
         cmd.args(["operator", "run", "--bare", "--repo"])
             .arg(&self.repo)
+            .arg("--remote")
+            .arg(&self.remote)
             .args([
                 "--upstream-base",
                 "examples/edge-fleet",
@@ -294,6 +308,15 @@ fn operator_reconciles_scales_upgrades_reports_and_cleans_up() {
     let commits =
         |env: &Env| -> usize { env.git(&["rev-list", "--count", "HEAD"]).parse().unwrap() };
     let converged_at = commits(&env);
+    // Published: the remote holds the operator's HEAD.
+    wait_until("the operator to push", 30, &[&op], || {
+        let remote = git(&env.remote, &["rev-parse", "main"]);
+        if remote == env.head() {
+            Ok(())
+        } else {
+            Err(format!("remote {remote}, HEAD {}", env.head()))
+        }
+    });
     // The same pipeline as the CLI: the same declarations give the same tree.
     let cli = tempfile::tempdir().unwrap();
     ok(&atoll(&[
