@@ -144,6 +144,35 @@ fn edge_fleet_renders_validates_and_builds() {
     git(&repo, &["fsck", "--strict"]);
 }
 
+/// Cluster API's Docker provider (in-memory backend) panics on a DevCluster applied
+/// server-side without `metadata.annotations` (it writes into a nil map): every
+/// infrastructure object atoll renders carries one.
+#[test]
+fn dev_clusters_and_templates_carry_annotations() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("fleet");
+    render_into(&["examples/edge-fleet"], &repo);
+    let mut seen = 0;
+    for (path, text) in files(&repo) {
+        if !path.starts_with("management/clusters/") {
+            continue;
+        }
+        for doc in atoll_model::yaml::parse_values(&text).unwrap() {
+            let kind = doc["kind"].as_str().unwrap_or("");
+            if kind.starts_with("Dev") {
+                seen += 1;
+                assert!(
+                    doc["metadata"]["annotations"]
+                        .as_object()
+                        .is_some_and(|a| !a.is_empty()),
+                    "{path}: {kind} without annotations"
+                );
+            }
+        }
+    }
+    assert!(seen > 0, "the example fleet has Docker-provider clusters");
+}
+
 #[test]
 fn rerender_without_change_makes_no_commit() {
     let tmp = tempfile::tempdir().unwrap();

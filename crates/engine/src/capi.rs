@@ -17,8 +17,14 @@ pub struct Net<'a> {
     pub services: &'a str,
 }
 
+/// Every management object carries an annotation: Cluster API's Docker provider (in-memory
+/// backend) writes into `metadata.annotations` assuming the map exists, and panics on a
+/// DevCluster applied server-side without one (kubectl's client-side apply only hid that by
+/// adding its own).
 fn meta(name: &str, ns: &str, cluster: &str) -> Value {
-    json!({"name": name, "namespace": ns, "labels": {"cluster.x-k8s.io/cluster-name": cluster, "atoll.dev/cluster": cluster}})
+    json!({"name": name, "namespace": ns,
+           "labels": {"cluster.x-k8s.io/cluster-name": cluster, "atoll.dev/cluster": cluster},
+           "annotations": {"atoll.dev/rendered-by": "atoll"}})
 }
 
 /// (file name, objects) pairs for `management/clusters/<cluster>/`.
