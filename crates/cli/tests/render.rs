@@ -467,3 +467,52 @@ fn hand_edits_committed_in_rendered_paths_are_drift_that_render_undoes() {
     let again = render_into(&["examples/edge-fleet"], &repo);
     assert!(again.contains("no changes"), "{again}");
 }
+
+/// A Kubernetes upgrade that skips a minor (or goes down) is refused at plan time, naming the
+/// cluster's declaration, with nothing written; one minor at a time goes through.
+#[test]
+fn version_skips_are_refused_in_plan_and_render() {
+    let tmp = tempfile::tempdir().unwrap();
+    let decl = tmp.path().join("x/fleet");
+    std::fs::create_dir_all(&decl).unwrap();
+    for e in std::fs::read_dir(root().join("examples/edge-fleet")).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, decl.join(p.file_name().unwrap())).unwrap();
+    }
+    std::os::unix::fs::symlink(root().join("target"), tmp.path().join("target")).unwrap();
+    let repo = tmp.path().join("repo");
+    let d = decl.to_str().unwrap();
+    let r = repo.to_str().unwrap();
+    let up = tmp.path().join("target").canonicalize().unwrap();
+    let up = up.to_str().unwrap();
+    ok(&atoll(&["render", d, "--repo", r, "--upstream-root", up]));
+    let head = git(&repo, &["rev-parse", "HEAD"]);
+    let clusters = decl.join("clusters.yaml");
+    let text = std::fs::read_to_string(&clusters).unwrap();
+    let with = |v: &str| {
+        text.replacen(
+            "  catalog: core\n",
+            &format!(
+                "  catalog: core\n  overrides:\n    infrastructure: {{kubernetesVersion: {v}}}\n"
+            ),
+            1,
+        )
+    };
+    for (v, why) in [
+        ("v1.36.1", "skips a minor version"),
+        ("v1.33.0", "is a downgrade"),
+    ] {
+        std::fs::write(&clusters, with(v)).unwrap();
+        for cmd in ["plan", "render"] {
+            let out = atoll(&[cmd, d, "--repo", r, "--upstream-root", up]);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "{cmd} {v} succeeded");
+            assert!(err.contains(why) && err.contains("core-eu-west"), "{err}");
+            assert!(err.contains("clusters.yaml:"), "{err}");
+        }
+        assert_eq!(git(&repo, &["rev-parse", "HEAD"]), head);
+    }
+    std::fs::write(&clusters, with("v1.35.0")).unwrap();
+    let out = ok(&atoll(&["render", d, "--repo", r, "--upstream-root", up]));
+    assert!(out.contains("committed"), "{out}");
+}

@@ -269,6 +269,67 @@ pub fn change(
     })
 }
 
+/// The minor version of `v1.35.2`.
+fn minor(v: &str) -> Option<(u32, u32)> {
+    let mut parts = v.trim_start_matches('v').split('.');
+    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+}
+
+/// Clusters whose Kubernetes version the render moves by more than one minor (or down):
+/// Cluster API upgrades one minor at a time and never downgrades — a KubeadmControlPlane
+/// webhook refuses the skip while the MachineDeployment in the same apply is accepted,
+/// leaving a half-upgraded cluster. The current version is what HEAD's
+/// `state/clusters/<c>.yaml` says.
+pub fn version_skips(
+    model: &Model,
+    repo: &FleetRepo,
+    out: &atoll_engine::Output,
+) -> Result<Vec<atoll_model::Diagnostic>, Error> {
+    let Some((_, tree)) = repo.head()? else {
+        return Ok(Vec::new());
+    };
+    let version = |bytes: &[u8]| -> Option<String> {
+        let v = atoll_model::yaml::parse_values(&String::from_utf8_lossy(bytes)).ok()?;
+        v.first()?["kubernetesVersion"]["value"]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    let mut out_diags = Vec::new();
+    for c in &out.rendered {
+        let path = atoll_layout::state_file(c);
+        let (Some(new), Some(old)) = (
+            out.files.get(&path).and_then(|b| version(b.as_bytes())),
+            repo.file_at(tree, &path)?.and_then(|b| version(&b)),
+        ) else {
+            continue;
+        };
+        let (Some(n), Some(o)) = (minor(&new), minor(&old)) else {
+            continue;
+        };
+        let why = if n.0 != o.0 || n.1 > o.1 + 1 {
+            format!(
+                "Kubernetes {old} → {new} skips a minor version; Cluster API upgrades one minor at a time: go to v{}.{} first, then on",
+                o.0,
+                o.1 + 1
+            )
+        } else if n.1 < o.1 {
+            format!("Kubernetes {old} → {new} is a downgrade, which Cluster API does not do")
+        } else {
+            continue;
+        };
+        if let Some(d) = model.clusters.get(c) {
+            let at = if d.origin.prefix.is_empty() {
+                "spec"
+            } else {
+                ""
+            };
+            out_diags.push(d.origin.error(at, format!("cluster `{c}`: {why}")));
+        }
+    }
+    Ok(out_diags)
+}
+
 /// Where upstream packages may be read from.
 #[derive(Debug, Clone)]
 pub struct UpstreamSources {

@@ -258,6 +258,12 @@ impl Pipeline {
         let memo = if full { None } else { self.memo.take() };
         let mut out =
             crate::render(model, &head, &upstreams, memo.as_ref()).map_err(Failure::Invalid)?;
+        if let Some(repo) = &self.repo {
+            let skips = crate::version_skips(model, repo, &out)?;
+            if !skips.is_empty() {
+                return Err(Failure::Invalid(Diagnostics(skips)));
+            }
+        }
         // The memo is kept for the next plan (and written to the cache meanwhile).
         let fresh = std::mem::take(&mut out.memo);
         if let Some(cache) = &self.cache
