@@ -536,6 +536,145 @@ fn packages_reach_real_clusters_through_git_and_flux_and_their_state_comes_back(
             Err(format!("{a}"))
         }
     });
+
+    // The operator takes over as the writer: the same declarations as custom resources in the
+    // management cluster. It starts from the remote (nothing to change), reports every
+    // cluster Ready at HEAD in its status, and a change made with kubectl reaches the clusters.
+    drop(observer);
+    install_upstream_crds(&mgmt);
+    let manifests = t.join("operator.yaml");
+    std::fs::write(
+        &manifests,
+        ok(&atoll(&[
+            "operator",
+            "manifests",
+            "--management-namespace",
+            "atoll-system",
+        ])),
+    )
+    .unwrap();
+    kubectl(
+        &mgmt,
+        &["apply", "--server-side", "-f", manifests.to_str().unwrap()],
+    );
+    wait_established(&mgmt);
+    kubectl(&mgmt, &["create", "namespace", "shop"]);
+    kubectl(&mgmt, &["apply", "-f", decl.to_str().unwrap()]);
+    let op_log = t.join("operator.log");
+    let _operator = Serve(
+        Command::new(env!("CARGO_BIN_EXE_atoll"))
+            .args([
+                "operator",
+                "run",
+                "--bare",
+                "--repo",
+                t.join("op.git").to_str().unwrap(),
+            ])
+            .args([
+                "--remote",
+                &url,
+                "--lease-namespace",
+                "atoll-system",
+                "--identity",
+                "op-0",
+            ])
+            .args(["--upstream-base", decl.to_str().unwrap(), "--resync", "5"])
+            .env("KUBECONFIG", &mgmt.kubeconfig)
+            .env("SOURCE_DATE_EPOCH", "1767225600")
+            .stderr(std::fs::File::create(&op_log).unwrap())
+            .spawn()
+            .unwrap(),
+        String::new(),
+    );
+    let remote_head = || git(&t.join("git/fleet.git"), &["rev-parse", "main"]);
+    let reported = |want: &str| -> Result<(), String> {
+        for c in CLUSTERS {
+            let cr: Value = serde_json::from_str(&kubectl(
+                &mgmt,
+                &["get", "clusters.atoll.dev", c, "-o", "json"],
+            ))
+            .unwrap();
+            let sync = &cr["status"]["sync"];
+            if sync["state"] != "Ready" || sync["revision"] != want || sync["behind"] != 0 {
+                let log = std::fs::read_to_string(&op_log).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(5).collect();
+                return Err(format!("{c}: {sync}\n{}", tail.join("\n")));
+            }
+        }
+        let web: Value = serde_json::from_str(&kubectl(
+            &mgmt,
+            &[
+                "-n",
+                "shop",
+                "get",
+                "applications.atoll.dev",
+                "web",
+                "-o",
+                "json",
+            ],
+        ))
+        .unwrap();
+        if web["status"]["atHead"] != "2/2" {
+            return Err(format!("web: {}", web["status"]));
+        }
+        Ok(())
+    };
+    let before = remote_head();
+    wait_until(
+        "the operator to report every cluster Ready at HEAD",
+        90,
+        || reported(&before),
+    );
+    assert_eq!(
+        remote_head(),
+        before,
+        "the same declarations: nothing to commit"
+    );
+    kubectl(
+        &mgmt,
+        &[
+            "-n",
+            "shop",
+            "patch",
+            "applications.atoll.dev",
+            "web",
+            "--type=json",
+            "-p",
+            r#"[{"op":"replace","path":"/spec/components/0/image","value":"nginx:1.29"}]"#,
+        ],
+    );
+    wait_until("the operator to push the change", 60, || {
+        if remote_head() != before {
+            Ok(())
+        } else {
+            Err("remote unchanged".into())
+        }
+    });
+    let head = remote_head();
+    for s in &sites[..2] {
+        wait_until(&format!("{} to run nginx:1.29", s.name), 60, || {
+            let image = kubectl(
+                &s.api,
+                &[
+                    "-n",
+                    "shop",
+                    "get",
+                    "deployment",
+                    "web-web",
+                    "-o",
+                    "jsonpath={.spec.template.spec.containers[0].image}",
+                ],
+            );
+            if image == "nginx:1.29" {
+                Ok(())
+            } else {
+                Err(image)
+            }
+        });
+    }
+    wait_until("the operator to report the new HEAD everywhere", 90, || {
+        reported(&head)
+    });
 }
 
 /// An application the `api-everywhere` policy places on every cluster.
