@@ -836,6 +836,16 @@ fn two_writers_pushing_to_one_remote_lose_nothing_and_never_force() {
             );
         }
     }
+    // The replicas say what they pushed.
+    let inv: Value = http
+        .get(format!("{}/api/v1/inventory", b.1))
+        .bearer_auth(&token)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert!(inv["publish"]["error"].is_null(), "{}", inv["publish"]);
+    assert!(inv["publish"]["pushed"].is_string(), "{}", inv["publish"]);
     // And each is an event in the shared store.
     let events: Value = http
         .get(format!("{}/api/v1/events?kind=Application", a.1))

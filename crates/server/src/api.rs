@@ -1117,6 +1117,8 @@ fn inventory_counts(state: &State, objects: &crate::catalog::Catalog) -> Value {
         "components": components,
         "objects": by_kind,
         "sync": sync_counts(state),
+        // Whether HEAD reached the remote ("committed, not pushed" while `error` is set).
+        "publish": state.pipeline.lock().expect("pipeline").publish_state(),
     })
 }
 
