@@ -5,6 +5,9 @@
 # rebuild happens only when a pin changes:
 #   build.sh        kube-apiserver, etcd, kubectl, selector-check, gitserver (testenv/)
 #   build.sh flux   Flux source-controller and kustomize-controller v1.9.6 (testenv/flux-*)
+#   build.sh capi   Cluster API v1.14.2 core, kubeadm bootstrap, kubeadm control plane and the
+#                   Docker provider v1.14.4 (in-memory backend), with their CRDs and webhook
+#                   registrations (testenv/capi)
 # Safe to run concurrently (tests start it in parallel): one build per family at a time holds
 # a lock, the others wait for it and then find the result.
 set -euo pipefail
@@ -23,7 +26,11 @@ case "$family" in
     mods=("$here/flux-source" "$here/flux-kustomize")
     bins=(source-controller kustomize-controller)
     ;;
-  *) echo "unknown family $family (core, flux)" >&2; exit 2 ;;
+  capi)
+    mods=("$here/capi")
+    bins=(capi-core capi-kubeadm-bootstrap capi-kubeadm-control-plane capd)
+    ;;
+  *) echo "unknown family $family (core, flux, capi)" >&2; exit 2 ;;
 esac
 files=()
 for m in "${mods[@]}"; do
@@ -56,6 +63,26 @@ case "$family" in
     cp "$(cd "$here/flux-source" && go list -m -f '{{.Dir}}' github.com/fluxcd/source-controller)"/config/crd/bases/*.yaml "$tmp/crds/"
     cp "$(cd "$here/flux-kustomize" && go list -m -f '{{.Dir}}' github.com/fluxcd/kustomize-controller)"/config/crd/bases/*.yaml "$tmp/crds/"
     chmod -R u+w "$tmp/crds"
+    ;;
+  capi)
+    m="$here/capi"
+    capi="sigs.k8s.io/cluster-api"
+    # Both kubeadm mains are called kubeadm: each gets its own -o FILE.
+    for pair in capi-core:$capi/core capi-kubeadm-bootstrap:$capi/bootstrap/kubeadm \
+      capi-kubeadm-control-plane:$capi/controlplane/kubeadm capd:$capi/test/infrastructure/docker; do
+      ( cd "$m" && go build -tags=fieldsv1string -ldflags="-s -w" -o "$tmp/${pair%%:*}" "${pair#*:}" ) >&2
+    done
+    # CRDs and webhook registrations from the same module versions, one folder per manager.
+    core="$(cd "$m" && go list -m -f '{{.Dir}}' $capi)"
+    docker="$(cd "$m" && go list -m -f '{{.Dir}}' $capi/test)/infrastructure/docker"
+    for pair in capi-core:"$core/core" capi-kubeadm-bootstrap:"$core/bootstrap/kubeadm" \
+      capi-kubeadm-control-plane:"$core/controlplane/kubeadm" capd:"$docker"; do
+      d="$tmp/config/${pair%%:*}"
+      mkdir -p "$d/crds"
+      cp "${pair#*:}"/config/crd/bases/*.yaml "$d/crds/"
+      cp "${pair#*:}"/config/webhook/manifests.yaml "$d/webhooks.yaml"
+    done
+    chmod -R u+w "$tmp/config"
     ;;
 esac
 rm -rf "$out" && mkdir -p "$(dirname "$out")" && mv "$tmp" "$out"

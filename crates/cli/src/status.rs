@@ -19,11 +19,13 @@ pub fn run(repo: &Path, json: bool, timeout: u64, drift: bool) -> Result<ExitCod
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let syncs = rt.block_on(async {
+    let (capi, syncs) = rt.block_on(async {
         let client = kube::Client::try_default()
             .await
             .context("the management cluster (KUBECONFIG or in-cluster configuration)")?;
-        anyhow::Ok(
+        let capi = atoll_status::capi_clusters(&client, &targets).await;
+        anyhow::Ok((
+            capi,
             atoll_status::collect(
                 &client,
                 Some(&fleet),
@@ -36,7 +38,7 @@ pub fn run(repo: &Path, json: bool, timeout: u64, drift: bool) -> Result<ExitCod
                 },
             )
             .await,
-        )
+        ))
     })?;
     let apps = atoll_status::applications(&fleet, &targets, &syncs);
     if json {
@@ -44,10 +46,17 @@ pub fn run(repo: &Path, json: bool, timeout: u64, drift: bool) -> Result<ExitCod
             .iter()
             .map(|(a, (ok, n))| serde_json::json!({"application": a, "atDesiredRevision": ok, "clusters": n}))
             .collect();
+        let mut clusters = serde_json::to_value(&syncs)?;
+        for c in clusters.as_array_mut().into_iter().flatten() {
+            if let Some(k) = c["cluster"].as_str().and_then(|n| capi.get(n)) {
+                c["phase"] = serde_json::json!(k.phase);
+                c["machines"] = serde_json::to_value(&k.machines)?;
+            }
+        }
         println!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
-                "head": head, "clusters": syncs, "applications": apps,
+                "head": head, "clusters": clusters, "applications": apps,
             }))?
         );
     } else {
@@ -64,8 +73,16 @@ pub fn run(repo: &Path, json: bool, timeout: u64, drift: bool) -> Result<ExitCod
             format!("\x1b[{code}m{text}\x1b[0m")
         };
         println!(
-            "{:<24} {:<12} {:<13} {:>6}  {:<20} MESSAGE",
-            "CLUSTER", "STATE", "REVISION", "BEHIND", "LAST CONTACT"
+            "{:<24} {:<12} {:<5} {:<7} {:<9} {:<12} {:<13} {:>6}  {:<20} MESSAGE",
+            "CLUSTER",
+            "PHASE",
+            "CP",
+            "WORKERS",
+            "VERSION",
+            "STATE",
+            "REVISION",
+            "BEHIND",
+            "LAST CONTACT"
         );
         for s in &syncs {
             let state = paint(s.state, format!("{:<12}", s.state.as_str()));
@@ -73,9 +90,25 @@ pub fn run(repo: &Path, json: bool, timeout: u64, drift: bool) -> Result<ExitCod
             if !s.drift.is_empty() {
                 msg = format!("drift: {}; {msg}", s.drift.join(", "));
             }
+            let k = capi.get(&s.cluster);
+            let m = k.map(|k| &k.machines);
+            // The nodes' own word when they agree; several versions while an upgrade rolls.
+            let version = s
+                .nodes
+                .as_ref()
+                .map(|n| match n.version() {
+                    Some(v) => v.to_string(),
+                    None if n.versions.is_empty() => "-".into(),
+                    None => "mixed".into(),
+                })
+                .unwrap_or_else(|| "-".into());
             println!(
-                "{:<24} {state} {:<13} {:>6}  {:<20} {}",
+                "{:<24} {:<12} {:<5} {:<7} {:<9} {state} {:<13} {:>6}  {:<20} {}",
                 s.cluster,
+                k.and_then(|k| k.phase.as_deref()).unwrap_or("-"),
+                m.and_then(|m| m.control_plane.as_deref()).unwrap_or("-"),
+                m.and_then(|m| m.workers.as_deref()).unwrap_or("-"),
+                version,
                 s.revision.as_deref().map(|r| &r[..12]).unwrap_or("-"),
                 s.behind
                     .map(|b| b.to_string())

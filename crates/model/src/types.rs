@@ -46,6 +46,43 @@ pub struct Status {
     /// (Application kind only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at_head: Option<String>,
+    /// What Cluster API and the cluster's own nodes report about its machines (Cluster kind
+    /// only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machines: Option<MachinesStatus>,
+}
+
+/// A cluster's machines as Cluster API (the CAPI Cluster's status) and the workload cluster's
+/// nodes (read through its kubeconfig Secret) report them.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct MachinesStatus {
+    /// The control plane has been initialised (its first machine answers).
+    #[serde(default)]
+    pub control_plane_initialized: bool,
+    /// The CAPI Cluster's `ControlPlaneAvailable` condition is true.
+    #[serde(default)]
+    pub control_plane_available: bool,
+    /// Control-plane machines ready out of desired, as `ready/desired`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control_plane: Option<String>,
+    /// Worker machines (all MachineDeployments) ready out of desired, as `ready/desired`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workers: Option<String>,
+    /// Kubernetes versions Cluster API reports for the machines (control plane and
+    /// workers), with how many machines run each, as `v1.34.2=3`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub machine_versions: Vec<String>,
+    /// Kubelet versions the cluster's nodes report, with how many nodes run each; several
+    /// entries while an upgrade rolls.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub node_versions: Vec<String>,
+    /// The one version every node reports, once they agree (the `Version` column).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Nodes whose `Ready` condition is true, out of all, as `ready/total`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nodes: Option<String>,
 }
 
 /// A cluster as its GitOps agent sees it, read through the cluster's kubeconfig.
@@ -445,6 +482,9 @@ pub struct Overrides {
     status = "Status",
     printcolumn = r#"{"name":"Catalog","type":"string","jsonPath":".spec.catalog"}"#,
     printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase"}"#,
+    printcolumn = r#"{"name":"CP","type":"string","jsonPath":".status.machines.controlPlane"}"#,
+    printcolumn = r#"{"name":"Workers","type":"string","jsonPath":".status.machines.workers"}"#,
+    printcolumn = r#"{"name":"Version","type":"string","jsonPath":".status.machines.version"}"#,
     printcolumn = r#"{"name":"Sync","type":"string","jsonPath":".status.sync.state"}"#,
     printcolumn = r#"{"name":"Behind","type":"integer","jsonPath":".status.sync.behind"}"#
 )]

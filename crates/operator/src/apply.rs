@@ -13,11 +13,17 @@ pub const FINALIZER: &str = "atoll.dev/cleanup";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
-    #[error("{what}: the API server does not serve {api_version} {kind} (is its CRD installed?)")]
+    #[error(
+        "{what}: the management cluster does not serve {api_version} {kind}: CRD {crd} is not installed{hint}"
+    )]
     UnknownKind {
         what: String,
         api_version: String,
         kind: String,
+        /// The CustomResourceDefinition that would serve it (`<plural>.<group>`).
+        crd: String,
+        /// Which provider ships that CRD, when atoll knows.
+        hint: String,
     },
     #[error("{what}: {source}")]
     Api {
@@ -40,6 +46,44 @@ pub struct Owner {
 pub struct Applier {
     client: kube::Client,
     kinds: Mutex<HashMap<(String, String), (ApiResource, bool)>>,
+}
+
+fn unknown(what: &str, group: &str, api_version: &str, kind: &str) -> ApplyError {
+    let lower = kind.to_lowercase();
+    let plural = if lower.ends_with('s') {
+        format!("{lower}es")
+    } else {
+        format!("{lower}s")
+    };
+    ApplyError::UnknownKind {
+        what: what.to_string(),
+        api_version: api_version.to_string(),
+        kind: kind.to_string(),
+        crd: format!("{plural}.{group}"),
+        hint: provider_hint(kind).to_string(),
+    }
+}
+
+/// Which Cluster API provider ships the CRD of `kind`, for the error that says it is missing.
+fn provider_hint(kind: &str) -> &'static str {
+    if kind.starts_with("KThrees") {
+        " (install the k3s Cluster API providers, bootstrap and control plane, from github.com/k3s-io/cluster-api-k3s; atoll's tests do not exercise them)"
+    } else if kind.starts_with("Dev") || kind.starts_with("Docker") {
+        " (install Cluster API's Docker provider, CAPD)"
+    } else if kind.starts_with("Kubeadm") {
+        " (install Cluster API's kubeadm bootstrap and control plane providers)"
+    } else if matches!(
+        kind,
+        "Cluster"
+            | "MachineDeployment"
+            | "ClusterClass"
+            | "ClusterResourceSet"
+            | "MachineHealthCheck"
+    ) {
+        " (install Cluster API core: clusterctl init)"
+    } else {
+        ""
+    }
 }
 
 fn describe(obj: &Value) -> String {
@@ -78,10 +122,18 @@ impl Applier {
                 let (ar, caps): (ApiResource, ApiCapabilities) =
                     kube::discovery::pinned_kind(&self.client, &gvk)
                         .await
-                        .map_err(|_| ApplyError::UnknownKind {
-                            what: what.clone(),
-                            api_version: api_version.clone(),
-                            kind: kind.clone(),
+                        .map_err(|e| match e {
+                            // Group/version not served (404), or served without this kind.
+                            kube::Error::Api(s) if s.code == 404 => {
+                                unknown(&what, &group, &api_version, &kind)
+                            }
+                            kube::Error::Discovery(_) => {
+                                unknown(&what, &group, &api_version, &kind)
+                            }
+                            source => ApplyError::Api {
+                                what: what.clone(),
+                                source,
+                            },
                         })?;
                 let v = (ar, caps.scope == Scope::Namespaced);
                 self.kinds.lock().expect("kinds").insert(key, v.clone());

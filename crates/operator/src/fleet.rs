@@ -51,6 +51,8 @@ pub enum PassError {
     Unattributed(String),
     #[error("{0}")]
     Apply(#[from] ApplyError),
+    #[error("{0}")]
+    Io(String),
 }
 
 /// What a pass found and did, for the status of every object.
@@ -71,7 +73,10 @@ pub struct Outcome {
     pub owner_of: BTreeMap<String, String>,
     /// Cluster → why its objects could not be applied.
     pub apply_errors: BTreeMap<String, String>,
-    /// Clusters removed by this pass whose CAPI objects are still being deleted.
+    /// Clusters whose objects could not be applied because a kind is not served (a provider's
+    /// CRDs are not installed).
+    pub missing_crds: BTreeSet<String>,
+    /// Clusters removed whose CAPI Cluster Cluster API is still tearing down.
     pub removing: BTreeSet<String>,
     /// Cluster API objects applied in this pass.
     pub applied: usize,
@@ -268,6 +273,17 @@ pub async fn pass(
             .map(String::as_str),
     )?;
 
+    // Recorded before the commit that removes them from HEAD, so that a crash between the
+    // two cannot orphan them.
+    let mut teardown = Teardown::load(repo.git_dir());
+    for cluster in &plan.change.removed {
+        memory.applied.remove(cluster);
+        teardown
+            .pending
+            .insert(cluster.clone(), capi_objects(&gone_files, cluster));
+    }
+    teardown.save()?;
+
     // Act 1: Git (the Cluster API objects rendered again are kept to apply next).
     let rendered_capi: BTreeMap<String, Vec<u8>> = plan
         .change
@@ -281,11 +297,7 @@ pub async fn pass(
         })
         .map(|(p, b)| (p.clone(), b.to_vec()))
         .collect();
-    let (removed, rendered, clusters) = (
-        plan.change.removed.clone(),
-        plan.change.rendered.clone(),
-        plan.change.clusters.clone(),
-    );
+    let (rendered, clusters) = (plan.change.rendered.clone(), plan.change.clusters.clone());
     let done = tokio::task::block_in_place(|| {
         pipeline.commit_and_publish(plan, &model, Some("Rendered by atoll operator."))
     })
@@ -365,7 +377,7 @@ pub async fn pass(
                 let mut applied = 0;
                 for obj in objs {
                     if let Err(e) = applier.apply(&obj, owner.as_ref()).await {
-                        return (cluster, applied, Some(e.to_string()));
+                        return (cluster, applied, Some(e));
                     }
                     applied += 1;
                 }
@@ -380,7 +392,10 @@ pub async fn pass(
                 Some(e) => {
                     tracing::warn!("cluster {cluster}: {e}");
                     memory.applied.remove(cluster);
-                    outcome.apply_errors.insert(cluster.clone(), e);
+                    if matches!(e, ApplyError::UnknownKind { .. }) {
+                        outcome.missing_crds.insert(cluster.clone());
+                    }
+                    outcome.apply_errors.insert(cluster.clone(), e.to_string());
                 }
                 None => {
                     memory.applied.insert(
@@ -398,21 +413,98 @@ pub async fn pass(
         }
     }
 
-    // Act 3: clusters that went away. The CAPI Cluster first: Cluster API tears the
-    // machines down from it; the rest are templates and configuration.
-    for cluster in &removed {
-        memory.applied.remove(cluster);
-        let mut objs = capi_objects(&gone_files, cluster);
-        objs.reverse();
-        for obj in &objs {
+    // Act 3: clusters that went away. Only the CAPI Cluster is deleted at first: Cluster API
+    // tears the machines down from it and needs the infrastructure objects until it is done
+    // (deleting them together leaves Machines waiting for their infrastructure for good).
+    // The rest — templates, ClusterResourceSets, ConfigMaps — is deleted once the Cluster is
+    // gone. What is left to delete is kept in the Git directory, so a restarted operator
+    // finishes a teardown it did not see begin.
+    // A cluster declared again before its teardown finished is not torn down.
+    teardown.pending.retain(|c, _| !clusters.contains(c));
+    teardown.save()?;
+    let pending: Vec<String> = teardown.pending.keys().cloned().collect();
+    for cluster in pending {
+        let objs = &teardown.pending[&cluster];
+        let (capi, rest): (Vec<&Value>, Vec<&Value>) =
+            objs.iter().partition(|o| is_capi_cluster(o));
+        let mut still_there = false;
+        for obj in &capi {
+            applier.delete(obj).await?;
+            still_there |= applier.exists(obj).await?;
+        }
+        if still_there {
+            outcome.removing.insert(cluster.clone());
+            continue;
+        }
+        for obj in rest.iter().rev() {
             applier.delete(obj).await?;
         }
         tracing::info!(
-            "cluster {cluster}: deleted {} Cluster API objects",
+            "cluster {cluster}: Cluster API tore it down; deleted {} Cluster API objects",
             objs.len()
         );
+        teardown.pending.remove(&cluster);
+        teardown.save()?;
     }
     Ok(outcome)
+}
+
+fn is_capi_cluster(obj: &Value) -> bool {
+    obj["kind"] == "Cluster"
+        && obj["apiVersion"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("cluster.x-k8s.io/"))
+}
+
+/// Clusters being torn down and the Cluster API objects atoll still has to delete for each,
+/// kept in `<git dir>/atoll-teardown.json` (written before the first delete).
+struct Teardown {
+    path: std::path::PathBuf,
+    pending: BTreeMap<String, Vec<Value>>,
+    saved: Option<String>,
+}
+
+impl Teardown {
+    fn load(git_dir: &std::path::Path) -> Teardown {
+        let path = git_dir.join("atoll-teardown.json");
+        let text = std::fs::read_to_string(&path).ok();
+        // An unreadable file is treated as empty: the objects carry owner references, so
+        // the garbage collector still removes them with their declaration.
+        let pending = text
+            .as_deref()
+            .and_then(|t| serde_json::from_str(t).ok())
+            .unwrap_or_default();
+        Teardown {
+            path,
+            pending,
+            saved: text,
+        }
+    }
+
+    fn save(&mut self) -> Result<(), PassError> {
+        let text = serde_json::to_string(&self.pending).expect("json");
+        if self.saved.as_deref() == Some(text.as_str())
+            || (self.saved.is_none() && self.pending.is_empty())
+        {
+            return Ok(());
+        }
+        if self.pending.is_empty() {
+            std::fs::remove_file(&self.path).or_else(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => Ok(()),
+                _ => Err(e),
+            })
+        } else {
+            let tmp = self.path.with_extension("json.tmp");
+            std::fs::write(&tmp, &text).and_then(|_| std::fs::rename(&tmp, &self.path))
+        }
+        .map_err(|e| PassError::Io(format!("{}: {e}", self.path.display())))?;
+        self.saved = if self.pending.is_empty() {
+            None
+        } else {
+            Some(text)
+        };
+        Ok(())
+    }
 }
 
 /// Whether the CAPI Cluster of `cluster` is still there (being torn down).

@@ -263,6 +263,12 @@ async fn one_pass(
         let soon = Duration::from_secs(10);
         requeue = Some(requeue.map_or(soon, |r| r.min(soon)));
     }
+    // A teardown in progress is looked at again soon (the CAPI Cluster's disappearance
+    // wakes the loop too; this is for a missed event).
+    if !outcome.removing.is_empty() {
+        let soon = Duration::from_secs(5);
+        requeue = Some(requeue.map_or(soon, |r| r.min(soon)));
+    }
     for e in &errors {
         tracing::warn!("{e}");
     }

@@ -131,8 +131,7 @@ impl Caches {
         for c in self.capi_clusters.state() {
             let name = c.metadata.name.clone().unwrap_or_default();
             let ns = c.metadata.namespace.clone().unwrap_or_default();
-            let phase = c.data["status"]["phase"].as_str().map(str::to_string);
-            capi_phases.insert((ns, name), phase);
+            capi_phases.insert((ns, name), CapiCluster::read(&c.data["status"]));
         }
         Snapshot {
             objects,
@@ -209,9 +208,11 @@ impl Object {
 #[derive(Clone, Debug, Default)]
 pub struct Snapshot {
     pub objects: Vec<Object>,
-    /// (namespace, name) of each CAPI Cluster → its `status.phase`.
-    pub capi_phases: BTreeMap<(String, String), Option<String>>,
+    /// (namespace, name) of each CAPI Cluster → what its status says.
+    pub capi_phases: BTreeMap<(String, String), CapiCluster>,
 }
+
+pub use atoll_status::CapiCluster;
 
 impl Snapshot {
     /// A digest of what a pass depends on: specs, labels, deletion, finalizers and CAPI phases —
@@ -231,8 +232,9 @@ impl Snapshot {
             h.update(o.finalizers.join(",").as_bytes());
             h.update(b"\n");
         }
-        for ((ns, n), p) in &self.capi_phases {
-            h.update(format!("{ns}/{n}={}\n", p.as_deref().unwrap_or("")).as_bytes());
+        // Cluster API's view too (atoll never writes it, so this cannot loop).
+        for ((ns, n), c) in &self.capi_phases {
+            h.update(format!("{ns}/{n}={c:?}\n").as_bytes());
         }
         h.digest().to_string()
     }

@@ -154,16 +154,25 @@ impl Report<'_> {
             };
             return Verdict::stalled(reason, why.join("; "));
         }
-        let failed: Vec<String> = self
+        let owned: Vec<&String> = self
             .outcome
             .owner_of
             .iter()
             .filter(|(_, owner)| **owner == o.key)
-            .filter_map(|(c, _)| self.outcome.apply_errors.get(c))
+            .map(|(c, _)| c)
+            .collect();
+        let failed: Vec<String> = owned
+            .iter()
+            .filter_map(|c| self.outcome.apply_errors.get(*c))
             .cloned()
             .collect();
         if !failed.is_empty() {
-            return Verdict::stalled("ApplyFailed", failed.join("; "));
+            let reason = if owned.iter().any(|c| self.outcome.missing_crds.contains(*c)) {
+                "MissingCRD"
+            } else {
+                "ApplyFailed"
+            };
+            return Verdict::stalled(reason, failed.join("; "));
         }
         let at = self
             .outcome
@@ -197,6 +206,7 @@ impl Report<'_> {
             "phase",
             "sync",
             "atHead",
+            "machines",
         ] {
             if value.get(k).is_none() {
                 value[k] = serde_json::Value::Null;
@@ -230,6 +240,7 @@ impl Report<'_> {
             phase: None,
             sync: None,
             at_head: None,
+            machines: None,
         }
     }
 
@@ -263,7 +274,7 @@ impl Report<'_> {
         let clusters = self.clusters(o);
         let mut v = self.verdict(o, &clusters);
         // Not stalled means its objects were applied (an apply error stalls the owner).
-        let phase = if v.stalled {
+        let capi = if v.stalled {
             None
         } else {
             v.message = format!(
@@ -274,10 +285,19 @@ impl Report<'_> {
                 .capi_phases
                 .get(&(self.management_namespace.to_string(), o.name.clone()))
                 .cloned()
-                .flatten()
         };
         let mut status = self.status(o, &v, clusters);
-        status.phase = phase;
+        let nodes = self.syncs.get(&o.name).and_then(|s| s.nodes.as_ref());
+        if let Some(c) = capi {
+            status.phase = c.phase;
+            let mut m = c.machines;
+            if let Some(n) = nodes {
+                m.node_versions = n.versions.iter().map(|(v, k)| format!("{v}={k}")).collect();
+                m.version = n.version().map(str::to_string);
+                m.nodes = Some(format!("{}/{}", n.ready, n.total));
+            }
+            status.machines = Some(m);
+        }
         status.sync = self.syncs.get(&o.name).map(|s| atoll_model::SyncStatus {
             state: s.state.as_str().into(),
             revision: s.revision.clone(),

@@ -91,6 +91,139 @@ pub struct ClusterSync {
     /// (`Kind namespace/name: field`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub drift: Vec<String>,
+    /// The cluster's nodes, as its API server lists them (none: not reached).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nodes: Option<Nodes>,
+}
+
+/// A workload cluster's nodes: how many, how many Ready, and which kubelet versions.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Nodes {
+    pub total: usize,
+    pub ready: usize,
+    /// Kubelet version → nodes running it.
+    pub versions: BTreeMap<String, usize>,
+}
+
+impl Nodes {
+    fn read(list: &[DynamicObject]) -> Nodes {
+        let mut n = Nodes {
+            total: list.len(),
+            ..Nodes::default()
+        };
+        for node in list {
+            let status = &node.data["status"];
+            let ready = status["conditions"].as_array().is_some_and(|c| {
+                c.iter()
+                    .any(|c| c["type"] == "Ready" && c["status"] == "True")
+            });
+            n.ready += usize::from(ready);
+            if let Some(v) = status["nodeInfo"]["kubeletVersion"].as_str() {
+                *n.versions.entry(v.to_string()).or_default() += 1;
+            }
+        }
+        n
+    }
+
+    /// The one version every node runs, once they agree.
+    pub fn version(&self) -> Option<&str> {
+        match (self.versions.len(), self.versions.iter().next()) {
+            (1, Some((v, n))) if *n == self.total => Some(v),
+            _ => None,
+        }
+    }
+}
+
+/// What a CAPI Cluster's (v1beta2) status says about the cluster and its machines.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CapiCluster {
+    pub phase: Option<String>,
+    pub machines: atoll_model::MachinesStatus,
+}
+
+impl CapiCluster {
+    /// Reads a CAPI Cluster's `status`.
+    pub fn read(status: &Value) -> CapiCluster {
+        let replicas = |part: &Value| -> Option<String> {
+            let desired = part["desiredReplicas"].as_i64()?;
+            Some(format!(
+                "{}/{desired}",
+                part["readyReplicas"].as_i64().unwrap_or(0)
+            ))
+        };
+        let mut versions = Vec::new();
+        for part in ["controlPlane", "workers"] {
+            for v in status[part]["versions"].as_array().into_iter().flatten() {
+                if let Some(version) = v["version"].as_str() {
+                    versions.push(format!("{version}={}", v["replicas"].as_i64().unwrap_or(0)));
+                }
+            }
+        }
+        let available = status["conditions"].as_array().is_some_and(|c| {
+            c.iter()
+                .any(|c| c["type"] == "ControlPlaneAvailable" && c["status"] == "True")
+        });
+        CapiCluster {
+            phase: status["phase"].as_str().map(str::to_string),
+            machines: atoll_model::MachinesStatus {
+                control_plane_initialized: status["initialization"]["controlPlaneInitialized"]
+                    == true,
+                control_plane_available: available,
+                control_plane: replicas(&status["controlPlane"]),
+                workers: replicas(&status["workers"]),
+                machine_versions: versions,
+                ..Default::default()
+            },
+        }
+    }
+}
+
+/// The CAPI Cluster of each target (in its kubeconfig Secret's namespace, where Cluster API
+/// keeps both), as Cluster API reports it; clusters without one are left out.
+pub async fn capi_clusters(
+    mgmt: &kube::Client,
+    targets: &[Target],
+) -> BTreeMap<String, CapiCluster> {
+    let ar = ApiResource {
+        group: "cluster.x-k8s.io".into(),
+        version: "v1beta2".into(),
+        api_version: "cluster.x-k8s.io/v1beta2".into(),
+        kind: "Cluster".into(),
+        plural: "clusters".into(),
+    };
+    let mut out = BTreeMap::new();
+    let mut namespaces: Vec<&str> = targets
+        .iter()
+        .map(|t| t.kubeconfig.namespace.as_str())
+        .collect();
+    namespaces.sort();
+    namespaces.dedup();
+    for ns in namespaces {
+        let api: Api<DynamicObject> = Api::namespaced_with(mgmt.clone(), ns, &ar);
+        let Ok(list) = api.list(&Default::default()).await else {
+            continue;
+        };
+        for c in list.items {
+            let name = c.metadata.name.clone().unwrap_or_default();
+            if targets
+                .iter()
+                .any(|t| t.cluster == name && t.kubeconfig.namespace == ns)
+            {
+                out.insert(name, CapiCluster::read(&c.data["status"]));
+            }
+        }
+    }
+    out
+}
+
+fn nodes_resource() -> ApiResource {
+    ApiResource {
+        group: String::new(),
+        version: "v1".into(),
+        api_version: "v1".into(),
+        kind: "Node".into(),
+        plural: "nodes".into(),
+    }
 }
 
 /// How to observe.
@@ -569,15 +702,41 @@ pub async fn read_clusters(
                 let client = client_for(&mgmt, &t.kubeconfig, options.timeout, &options.clients)
                     .await
                     .map_err(|m| (SyncState::Unreachable, m))?;
+                let nodes: Api<DynamicObject> = Api::all_with(client.clone(), &nodes_resource());
+                let nodes = match nodes.list(&Default::default()).await {
+                    Ok(list) => Some(Nodes::read(&list.items)),
+                    // It answered (a kubeconfig may not be allowed to list nodes).
+                    Err(kube::Error::Api(_)) => None,
+                    Err(e) => {
+                        return Err((
+                            SyncState::Unreachable,
+                            format!("the cluster's API server: {e}"),
+                        ));
+                    }
+                };
+                let contact = now();
                 let (ar, ns, name) = agent_object(t.agent);
                 let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &ar);
-                let obj = api.get_opt(name).await.map_err(|e| {
-                    (
-                        SyncState::Unreachable,
-                        format!("the cluster's API server: {e}"),
-                    )
-                })?;
-                let contact = now();
+                let obj = match api.get_opt(name).await {
+                    Ok(o) => o,
+                    // It answered, but cannot serve the agent's kind (no CRD yet).
+                    Err(kube::Error::Api(s)) => {
+                        return Ok((
+                            SyncState::NoAgent,
+                            None,
+                            format!("cannot read {} {ns}/{name}: {}", ar.kind, s.message),
+                            contact,
+                            Vec::new(),
+                            nodes,
+                        ));
+                    }
+                    Err(e) => {
+                        return Err((
+                            SyncState::Unreachable,
+                            format!("the cluster's API server: {e}"),
+                        ));
+                    }
+                };
                 let Some(obj) = obj else {
                     return Ok((
                         SyncState::NoAgent,
@@ -588,6 +747,7 @@ pub async fn read_clusters(
                         ),
                         contact,
                         Vec::new(),
+                        nodes,
                     ));
                 };
                 let status = obj.data.get("status").cloned().unwrap_or(Value::Null);
@@ -597,7 +757,7 @@ pub async fn read_clusters(
                 } else {
                     Vec::new()
                 };
-                Ok((state, revision, message, contact, drift))
+                Ok((state, revision, message, contact, drift, nodes))
             };
             let r = match tokio::time::timeout(options.timeout, work).await {
                 Ok(r) => r,
@@ -607,7 +767,7 @@ pub async fn read_clusters(
                 )),
             };
             match r {
-                Ok((state, revision, message, contact, drift)) => ClusterSync {
+                Ok((state, revision, message, contact, drift, nodes)) => ClusterSync {
                     cluster: t.cluster.clone(),
                     state,
                     revision,
@@ -615,6 +775,7 @@ pub async fn read_clusters(
                     message,
                     last_contact: Some(contact),
                     drift,
+                    nodes,
                 },
                 Err((state, message)) => ClusterSync {
                     cluster: t.cluster.clone(),
@@ -624,6 +785,7 @@ pub async fn read_clusters(
                     message,
                     last_contact: last,
                     drift: Vec::new(),
+                    nodes: None,
                 },
             }
         }

@@ -53,6 +53,13 @@ pub fn flux_binaries() -> Result<PathBuf, Error> {
     build("flux")
 }
 
+/// Cluster API v1.14.2 (core, kubeadm bootstrap, kubeadm control plane) and its Docker
+/// provider v1.14.4 with the in-memory backend; CRDs and webhook registrations in
+/// `config/<manager>/` beside them.
+pub fn capi_binaries() -> Result<PathBuf, Error> {
+    build("capi")
+}
+
 fn build(family: &str) -> Result<PathBuf, Error> {
     let out = Command::new("bash")
         .arg(repo_root().join("testenv/build.sh"))
@@ -417,6 +424,214 @@ impl Drop for Flux {
     }
 }
 
+/// The four Cluster API managers running against one API server (the management cluster):
+/// their CRDs installed (providers with the contract label), webhooks served on loopback with
+/// a self-signed certificate and registered by URL, each manager a local process. The Docker
+/// provider runs its in-memory backend: workload "API servers" are fakes on 127.0.0.1:20000+
+/// that answer for nodes and pods only. Stopped when dropped.
+pub struct ClusterApi {
+    children: Vec<(String, Child)>,
+    /// Manager name → its log.
+    pub logs: Vec<(String, PathBuf)>,
+}
+
+const CAPI_MANAGERS: [&str; 4] = [
+    "capi-core",
+    "capi-kubeadm-bootstrap",
+    "capi-kubeadm-control-plane",
+    "capd",
+];
+
+impl ClusterApi {
+    pub fn start(api: &ApiServer) -> Result<ClusterApi, Error> {
+        let bin = capi_binaries()?;
+        let dir = api.dir().join("capi");
+        let certs = dir.join("certs");
+        std::fs::create_dir_all(&certs)?;
+        let st = Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+            ])
+            .args([
+                "-subj",
+                "/CN=127.0.0.1",
+                "-addext",
+                "subjectAltName=IP:127.0.0.1",
+            ])
+            .arg("-keyout")
+            .arg(certs.join("tls.key"))
+            .arg("-out")
+            .arg(certs.join("tls.crt"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()?;
+        if !st.success() {
+            return Err(Error::Build(
+                "openssl req (webhook certificate) failed".into(),
+            ));
+        }
+        let ca = base64(&std::fs::read(certs.join("tls.crt"))?);
+        let kubectl = |args: &[&str]| -> Result<(), Error> {
+            let out = api.kubectl().args(args).output()?;
+            if !out.status.success() {
+                return Err(Error::Build(format!(
+                    "kubectl {args:?}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                )));
+            }
+            Ok(())
+        };
+        let mut children = Vec::new();
+        let mut logs = Vec::new();
+        let mut health = Vec::new();
+        for manager in CAPI_MANAGERS {
+            let config = bin.join("config").join(manager);
+            let crds = config.join("crds").display().to_string();
+            kubectl(&["apply", "--server-side", "-f", &crds])?;
+            kubectl(&[
+                "wait",
+                "--for=condition=Established",
+                "--timeout=60s",
+                "-f",
+                &crds,
+            ])?;
+            if manager != "capi-core" {
+                // What clusterctl's kustomization adds: the contract this provider implements.
+                kubectl(&[
+                    "label",
+                    "--overwrite",
+                    "-f",
+                    &crds,
+                    "cluster.x-k8s.io/v1beta2=v1beta2",
+                ])?;
+            }
+            let (webhook, probe, diag) = (free_port()?, free_port()?, free_port()?);
+            let hooks = dir.join(format!("{manager}-webhooks.yaml"));
+            let text = std::fs::read_to_string(config.join("webhooks.yaml"))?;
+            std::fs::write(&hooks, webhooks_by_url(&text, manager, webhook, &ca))?;
+            let log = dir.join(format!("{manager}.log"));
+            let child = Command::new(bin.join(manager))
+                .arg("--kubeconfig")
+                .arg(&api.kubeconfig)
+                .arg(format!("--webhook-cert-dir={}", certs.display()))
+                .arg(format!("--webhook-port={webhook}"))
+                .arg(format!("--health-addr=127.0.0.1:{probe}"))
+                .arg(format!("--diagnostics-address=127.0.0.1:{diag}"))
+                .args(["--insecure-diagnostics", "--leader-elect=false"])
+                .env("POD_IP", "127.0.0.1")
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(&log)?)
+                .spawn()?;
+            children.push((manager.to_string(), child));
+            logs.push((manager.to_string(), log.clone()));
+            health.push((hooks, probe, log));
+        }
+        let capi = ClusterApi { children, logs };
+        // Register the webhooks once their servers answer: they fail closed.
+        for (hooks, probe, log) in health {
+            wait_for(
+                "a Cluster API manager",
+                &log,
+                Duration::from_secs(120),
+                || http_ok(probe, "/readyz"),
+            )?;
+            kubectl(&["apply", "--server-side", "-f", &hooks.display().to_string()])?;
+        }
+        Ok(capi)
+    }
+
+    /// Stops one manager (by name), e.g. to make a cluster fail to progress.
+    pub fn stop(&mut self, manager: &str) {
+        for (name, c) in &mut self.children {
+            if name == manager {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+    }
+}
+
+impl Drop for ClusterApi {
+    fn drop(&mut self) {
+        for (_, c) in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// A webhook registration pointing at a Service, rewritten to a loopback URL with `ca`, and
+/// its configuration named after `manager` (all four managers call theirs the same).
+fn webhooks_by_url(text: &str, manager: &str, port: u16, ca: &str) -> String {
+    let mut out = String::new();
+    let mut lines = text.lines().peekable();
+    while let Some(line) = lines.next() {
+        let indent = line.len() - line.trim_start().len();
+        let trimmed = line.trim();
+        if trimmed == "service:" {
+            let mut path = String::new();
+            while let Some(next) = lines.peek() {
+                let inner = next.len() - next.trim_start().len();
+                if inner <= indent {
+                    break;
+                }
+                if let Some(p) = next.trim().strip_prefix("path:") {
+                    path = p.trim().to_string();
+                }
+                lines.next();
+            }
+            let pad = " ".repeat(indent);
+            out.push_str(&format!("{pad}url: https://127.0.0.1:{port}{path}\n"));
+            out.push_str(&format!("{pad}caBundle: {ca}\n"));
+        } else if indent == 2
+            && let Some(name) = trimmed.strip_prefix("name: ")
+            && name.ends_with("webhook-configuration")
+        {
+            out.push_str(&format!("  name: {manager}-{name}\n"));
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut s = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                s.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                s.push('=');
+            }
+        }
+    }
+    s
+}
+
+/// Whether `GET http://127.0.0.1:<port><path>` answers 200.
+fn http_ok(port: u16, path: &str) -> bool {
+    use std::io::Read;
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    if write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 16];
+    let n = s.read(&mut buf).unwrap_or(0);
+    buf[..n].starts_with(b"HTTP/1.1 200") || buf[..n].starts_with(b"HTTP/1.0 200")
+}
+
 fn write_kubeconfig(path: &Path, url: &str, token: &str) -> Result<(), Error> {
     let mut f = std::fs::File::create(path)?;
     write!(
@@ -432,5 +647,36 @@ impl Drop for ApiServer {
         let _ = self.apiserver.wait();
         let _ = self.etcd.kill();
         let _ = self.etcd.wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_rfc4648() {
+        for (raw, enc) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("hello", "aGVsbG8="),
+        ] {
+            assert_eq!(base64(raw.as_bytes()), enc);
+        }
+    }
+
+    #[test]
+    fn webhooks_point_at_loopback() {
+        let text = "---\nkind: MutatingWebhookConfiguration\nmetadata:\n  name: mutating-webhook-configuration\nwebhooks:\n- clientConfig:\n    service:\n      name: webhook-service\n      namespace: system\n      path: /mutate-x\n  failurePolicy: Fail\n  name: default.x\n";
+        let out = webhooks_by_url(text, "capd", 9443, "Q0E=");
+        assert!(
+            out.contains("  name: capd-mutating-webhook-configuration\n"),
+            "{out}"
+        );
+        assert!(out.contains("    url: https://127.0.0.1:9443/mutate-x\n    caBundle: Q0E=\n  failurePolicy: Fail\n"), "{out}");
+        assert!(!out.contains("webhook-service"), "{out}");
+        assert!(out.contains("  name: default.x\n"), "{out}");
     }
 }
