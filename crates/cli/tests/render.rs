@@ -349,6 +349,34 @@ fn seed_examples_render_and_validate() {
     }
 }
 
+/// The in-memory lab (what the lifecycle test applies to real Cluster API) is valid against
+/// the upstream schemas too.
+#[test]
+fn in_memory_lab_renders_and_validates() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("lab");
+    render_into(&["examples/in-memory-lab"], &repo);
+    validate_tree(&repo);
+    // Its clusters run no applications (empty packages): kustomize builds the management side.
+    for c in ["lab-a", "lab-b"] {
+        let out = std::process::Command::new("kubectl")
+            .arg("kustomize")
+            .arg(repo.join("management/clusters").join(c))
+            .output()
+            .expect("kubectl on PATH");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("kind: DevCluster") && text.contains("kind: KubeadmControlPlane"),
+            "{text}"
+        );
+    }
+}
+
 #[test]
 fn crds_are_structural_and_valid_crd_objects() {
     let out = ok(&atoll(&["crds"]));
