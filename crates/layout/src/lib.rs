@@ -23,6 +23,13 @@ pub const ALLOCATIONS_FILE: &str = "state/allocations.yaml";
 /// Per cluster, the digest of everything its files are made from.
 pub const INPUTS_FILE: &str = "state/inputs.tsv";
 
+/// Upgrade waves in progress: which clusters each wave holds and how far it got.
+pub const ROLLOUT_FILE: &str = "state/rollout.yaml";
+
+/// The files of a cluster's Cluster API objects whose change replaces or resizes machines (a
+/// version, an image, a size): what upgrade waves hold back.
+pub const MACHINE_FILES: [&str; 3] = ["infrastructure.yaml", "control-plane.yaml", "workers.yaml"];
+
 /// The folders whose entries are clusters (a folder or a `<c>.yaml` per cluster).
 pub const CLUSTER_LISTINGS: [&str; 4] = [
     "clusters",

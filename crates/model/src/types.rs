@@ -155,6 +155,66 @@ pub struct FleetSpec {
     /// Where upstream packages may come from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upstreams: Option<UpstreamSettings>,
+    /// How changes to existing clusters' Cluster API objects (a Kubernetes version, a profile
+    /// revision, a size) roll out: in waves, each released only once the previous one is
+    /// healthy. Absent: every cluster at once. A catalog may set its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<RolloutPolicy>,
+}
+
+/// Upgrade waves (seed 001's zero-downtime upgrade of edge sites). The clusters a change
+/// touches are ordered by `orderBy` labels, then name, and cut into waves of
+/// `maxUnavailable`. The first wave's new spec is committed at once; each later wave only
+/// when every cluster of the one before reports the new Kubernetes version on all its
+/// machines, with every machine ready (the health gate), and `bakeTime` has passed since.
+/// Clusters not yet reached keep their old spec in Git. A wave that does not pass its gate
+/// within `progressDeadline` stops the rollout (status names the cluster); it goes on by
+/// itself once that cluster is healthy. Gates are judged by the operator, which sees the
+/// Cluster API objects; `atoll render` and `atoll serve` release the first wave and hold
+/// the rest.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RolloutPolicy {
+    /// Label keys to order clusters by (`[region, zone]`); clusters without a key sort last.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub order_by: Vec<String>,
+    /// Clusters changed at a time: the size of each wave (at least 1).
+    pub max_unavailable: u32,
+    /// How long a wave stays healthy before the next is released (`30s`, `5m`). Default `0s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bake_time: Option<String>,
+    /// How long a released wave may take to pass its gate before the rollout is reported
+    /// Failed and stops. Default `30m`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress_deadline: Option<String>,
+    /// Release no further wave (the ones released go on); set back to false to resume.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub paused: bool,
+}
+
+/// Seconds in a duration written `90s`, `5m`, `2h` or a sum of them (`1h30m`).
+pub fn parse_duration(s: &str) -> Option<u64> {
+    let mut total = 0u64;
+    let mut num = String::new();
+    if s.is_empty() {
+        return None;
+    }
+    for ch in s.chars() {
+        if ch.is_ascii_digit() {
+            num.push(ch);
+            continue;
+        }
+        let unit = match ch {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            _ => return None,
+        };
+        let n: u64 = num.parse().ok()?;
+        total = total.checked_add(n.checked_mul(unit)?)?;
+        num.clear();
+    }
+    num.is_empty().then_some(total)
 }
 
 /// Which upstream package repositories a fleet may read. Local repositories are allowed only
@@ -457,6 +517,9 @@ pub struct ClusterCatalogSpec {
     /// Values that override the profiles for every cluster of this catalog.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub overrides: Option<Overrides>,
+    /// How changes roll out to this catalog's clusters, instead of the Fleet's policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<RolloutPolicy>,
 }
 
 /// Values that override profile values.

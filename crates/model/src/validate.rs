@@ -76,6 +76,14 @@ pub fn validate(decls: Declarations) -> Result<Model, Diagnostics> {
         {
             d.push(f.origin.error("spec.managementNamespace", msg));
         }
+        if let Some(r) = &f.spec.rollout {
+            check_rollout(r, &f.origin, &mut d);
+        }
+    }
+    for c in &decls.catalogs {
+        if let Some(r) = &c.spec.rollout {
+            check_rollout(r, &c.origin, &mut d);
+        }
     }
 
     // ---- unique names
@@ -505,6 +513,33 @@ fn check_profile(
                     }
                 }
             }
+        }
+    }
+}
+
+fn check_rollout(r: &RolloutPolicy, o: &Origin, d: &mut Vec<Diagnostic>) {
+    if r.max_unavailable == 0 {
+        d.push(o.error(
+            "spec.rollout.maxUnavailable",
+            "must be at least 1 (clusters changed at a time)",
+        ));
+    }
+    for (field, v) in [
+        ("bakeTime", &r.bake_time),
+        ("progressDeadline", &r.progress_deadline),
+    ] {
+        if let Some(v) = v
+            && parse_duration(v).is_none()
+        {
+            d.push(o.error(
+                &format!("spec.rollout.{field}"),
+                format!("`{v}` is not a duration: expected e.g. `30s`, `5m`, `1h30m`"),
+            ));
+        }
+    }
+    for (i, k) in r.order_by.iter().enumerate() {
+        if let Some(why) = crate::selector::label_key_problem(k) {
+            d.push(o.error(&format!("spec.rollout.orderBy[{i}]"), why));
         }
     }
 }

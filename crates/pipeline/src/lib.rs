@@ -5,6 +5,7 @@
 //! `render`/`plan` and the operator both call it, so they cannot drift apart.
 
 pub mod cache;
+pub mod rollout;
 mod run;
 
 pub use run::{Committed, Failure, Options, Pipeline, Plan, PublishState, Reuse};
@@ -158,6 +159,8 @@ pub struct Change {
     pub memo: RenderMemo,
     /// Files that drifted from atoll's last render and that this change puts back.
     pub drift: Vec<String>,
+    /// Upgrade waves in progress, after this change.
+    pub rollouts: Vec<rollout::Report>,
 }
 
 /// Turns a render into a tree edit: only the clusters that changed, appeared or went away are
@@ -266,6 +269,7 @@ pub fn change(
         placements: out.placements,
         memo: out.memo,
         drift: head.drift.clone(),
+        rollouts: Vec::new(),
     })
 }
 

@@ -83,6 +83,10 @@ pub struct Pipeline {
     saving: Option<Saving>,
     /// Where the remote stands, as far as this process knows.
     publish: PublishState,
+    /// The clusters' health, from a shell that observes them (upgrade waves' gates).
+    health: Option<std::collections::BTreeMap<String, crate::rollout::Health>>,
+    /// A fixed "now" for upgrade waves' timers (tests and replays); the system clock otherwise.
+    clock: Option<u64>,
 }
 
 /// Whether what was committed reached the remote.
@@ -121,6 +125,8 @@ impl Pipeline {
             head: None,
             saving: None,
             publish: PublishState::default(),
+            health: None,
+            clock: None,
         })
     }
 
@@ -135,6 +141,8 @@ impl Pipeline {
             head: None,
             saving: None,
             publish: PublishState::default(),
+            health: None,
+            clock: None,
         }
     }
 
@@ -211,6 +219,20 @@ impl Pipeline {
         Ok(h)
     }
 
+    /// What the shell observed of the clusters, for upgrade waves' health gates (the
+    /// operator sets it before each pass; without it, gates are not judged).
+    pub fn set_health(
+        &mut self,
+        health: std::collections::BTreeMap<String, crate::rollout::Health>,
+    ) {
+        self.health = Some(health);
+    }
+
+    /// Fixes the time upgrade waves' timers see (Unix seconds).
+    pub fn set_clock(&mut self, now: u64) {
+        self.clock = Some(now);
+    }
+
     /// Plans `model` against HEAD: fetches upstream packages, renders only the clusters whose
     /// inputs changed (recalling the last render's memo), and turns the output into a tree
     /// edit and a per-cluster plan. With `for_commit`, the writer lock is taken first (and a
@@ -273,7 +295,13 @@ impl Pipeline {
             self.saving = Some(cache.save_memo_in_background(fresh.clone()));
         }
         self.memo = Some(fresh);
-        let change = crate::change(&head, out, self.repo.as_ref(), with_diff)?;
+        let observed = crate::rollout::Observed {
+            now: self.clock.unwrap_or_else(crate::rollout::now),
+            health: self.health.clone(),
+        };
+        let rollouts = crate::rollout::apply(model, self.repo.as_ref(), &mut out, &observed)?;
+        let mut change = crate::change(&head, out, self.repo.as_ref(), with_diff)?;
+        change.rollouts = rollouts;
         Ok(Plan {
             change,
             base,
