@@ -272,6 +272,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             std::mem::forget(model);
             let change = &planned.change;
             report_drift(&change.drift);
+            report_rollouts(&change.rollouts);
             match output {
                 Format::Json => println!("{}", serde_json::to_string_pretty(&change.plans)?),
                 Format::Text => print_plan(&change.plans, diff),
@@ -313,6 +314,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 Err(code) => return Ok(code),
             };
             report_drift(&planned.change.drift);
+            report_rollouts(&planned.change.rollouts);
             let spinner = progress("committing");
             let done = match p.commit_and_publish(planned, &model, message.as_deref()) {
                 Ok(d) => d,
@@ -474,6 +476,13 @@ fn timing(phase: &str) {
 }
 
 /// Says which files changed outside atoll since its last render (and will be put back).
+/// Upgrade waves: which wave each cluster is in, and which are held back in Git.
+fn report_rollouts(rollouts: &[atoll_pipeline::rollout::Report]) {
+    for r in rollouts {
+        eprintln!("{}", r.summary());
+    }
+}
+
 fn report_drift(drift: &[String]) {
     if drift.is_empty() {
         return;

@@ -21,6 +21,7 @@ struct Lab {
     api: ApiServer,
     capi: ClusterApi,
     operator: Child,
+    kubeconfig: PathBuf,
     log: PathBuf,
     repo: PathBuf,
     _tmp: tempfile::TempDir,
@@ -31,6 +32,33 @@ impl Drop for Lab {
         let _ = self.operator.kill();
         let _ = self.operator.wait();
     }
+}
+
+fn spawn_operator(
+    kubeconfig: &std::path::Path,
+    repo: &std::path::Path,
+    log: &std::path::Path,
+) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_atoll"))
+        .args(["operator", "run", "--bare", "--repo"])
+        .arg(repo)
+        .args([
+            "--lease-namespace",
+            NS,
+            "--identity",
+            "lab",
+            "--lease-duration",
+            "6",
+        ])
+        .args(["--resync", "20"])
+        .current_dir(root())
+        .env("KUBECONFIG", kubeconfig)
+        .env("SOURCE_DATE_EPOCH", "1767225600")
+        .env_remove("ATOLL_FAULT")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap()
 }
 
 impl Lab {
@@ -77,33 +105,25 @@ impl Lab {
         let tmp = tempfile::tempdir().unwrap();
         let repo = tmp.path().join("fleet.git");
         let log = api.dir().join("operator.log");
-        let operator = Command::new(env!("CARGO_BIN_EXE_atoll"))
-            .args(["operator", "run", "--bare", "--repo"])
-            .arg(&repo)
-            .args([
-                "--lease-namespace",
-                NS,
-                "--identity",
-                "lab",
-                "--resync",
-                "20",
-            ])
-            .current_dir(root())
-            .env("KUBECONFIG", &kubeconfig)
-            .env("SOURCE_DATE_EPOCH", "1767225600")
-            .env_remove("ATOLL_FAULT")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
+        let operator = spawn_operator(&kubeconfig, &repo, &log);
         Lab {
             api,
             capi,
             operator,
+            kubeconfig,
             log,
             repo,
             _tmp: tmp,
         }
+    }
+
+    /// Kills the operator (SIGKILL: no clean-up) and starts a new one.
+    fn restart_operator(&mut self) {
+        let _ = self.operator.kill();
+        let _ = self.operator.wait();
+        let log = self.api.dir().join("operator-2.log");
+        self.operator = spawn_operator(&self.kubeconfig, &self.repo, &log);
+        self.log = log;
     }
 
     fn kubectl(&self, args: &[&str]) -> String {
@@ -201,7 +221,7 @@ impl Lab {
 
 #[test]
 fn real_cluster_api_builds_scales_upgrades_and_deletes_what_the_operator_applies() {
-    let lab = Lab::start();
+    let mut lab = Lab::start();
     // What the platform team loads once for the ClusterResourceSets (README): the CNI's and
     // the agent's install manifests. The in-memory workload API servers hold core kinds only,
     // so these stand in with a Namespace and a ConfigMap each.
@@ -336,6 +356,29 @@ fn real_cluster_api_builds_scales_upgrades_and_deletes_what_the_operator_applies
         }
     });
 
+    // A LogicalCluster deleted: its four members torn down the same way (no finalizer on it:
+    // the teardown record carries the work).
+    lab.kubectl(&[
+        "delete",
+        "logicalclusters.atoll.dev",
+        "quad",
+        "--wait=false",
+    ]);
+    lab.wait("the LogicalCluster's members torn down", 240, || {
+        let left = lab.kubectl(&[
+            "get",
+            "clusters.cluster.x-k8s.io,machines.cluster.x-k8s.io,devmachinetemplates.infrastructure.cluster.x-k8s.io,clusterresourcesets.addons.cluster.x-k8s.io",
+            "-n",
+            MGMT,
+            "-o",
+            "name",
+        ]);
+        if left.lines().any(|l| l.contains("quad-")) {
+            Err(left)
+        } else {
+            Ok(())
+        }
+    });
     // kubectl columns and `atoll status` show the same.
     let table = lab.kubectl(&["get", "clusters.atoll.dev"]);
     assert!(table.lines().next().unwrap().contains("WORKERS"), "{table}");
@@ -397,28 +440,157 @@ fn real_cluster_api_builds_scales_upgrades_and_deletes_what_the_operator_applies
         "the MachineDeployment was replaced, not scaled"
     );
 
-    // Upgrade: v1.34.2 -> v1.35.0 rolls the control plane and the workers (new Machines,
-    // the old ones removed); lab-b is left alone.
-    let before: Vec<String> = lab.machines("lab-a").into_iter().map(|m| m.0).collect();
+    // Upgrade in waves (the lab's Fleet: `orderBy: [zone]`, `maxUnavailable: 1`, bake 10 s,
+    // deadline 60 s): the catalog moves to the profile revision with v1.35.0. Wave 1 is
+    // lab-a — whose CAPI Cluster is paused, so Cluster API does not roll it and it cannot pass
+    // its health gate; wave 2 (lab-b) must not be started.
+    let a_before: Vec<String> = lab.machines("lab-a").into_iter().map(|m| m.0).collect();
     let b_before = lab.machines("lab-b");
-    lab.patch(
+    lab.kubectl(&[
+        "patch",
+        "clusters.cluster.x-k8s.io",
         "lab-a",
-        r#"{"spec":{"overrides":{"infrastructure":{"kubernetesVersion":"v1.35.0"}}}}"#,
+        "-n",
+        MGMT,
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"paused":true}}"#,
+    ]);
+    lab.kubectl(&[
+        "patch",
+        "clustercatalogs.atoll.dev",
+        "lab",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"infrastructure":{"name":"in-memory","revision":"1.1.0"}}}"#,
+    ]);
+    let kcp_version = |lab: &Lab, c: &str| {
+        lab.json(&[
+            "get",
+            "kubeadmcontrolplanes.controlplane.cluster.x-k8s.io",
+            "-n",
+            MGMT,
+            &format!("{c}-control-plane"),
+        ])["spec"]["version"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    };
+    let git_version = |lab: &Lab, c: &str| {
+        let text = git(
+            &lab.repo,
+            &[
+                "show",
+                &format!("HEAD:management/clusters/{c}/control-plane.yaml"),
+            ],
+        );
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix("version: "))
+            .unwrap_or("")
+            .to_string()
+    };
+    let fleet_rollout =
+        |lab: &Lab| lab.json(&["get", "fleets.atoll.dev", "lab"])["status"]["rollout"].clone();
+    lab.wait("wave 1 released and failing its gate", 150, || {
+        let r = fleet_rollout(&lab);
+        if r["phase"] == "Failed"
+            && r["wave"] == "1/2"
+            && r["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("cluster lab-a"))
+        {
+            Ok(())
+        } else {
+            Err(format!("fleet rollout: {r}"))
+        }
+    });
+    // Wave 1's new spec is in Git and applied; wave 2 keeps its old one, in Git and in the
+    // management cluster, and says so.
+    assert_eq!(git_version(&lab, "lab-a"), "v1.35.0");
+    assert_eq!(kcp_version(&lab, "lab-a"), "v1.35.0");
+    assert_eq!(git_version(&lab, "lab-b"), "v1.34.2");
+    assert_eq!(kcp_version(&lab, "lab-b"), "v1.34.2");
+    let b = lab.cluster("lab-b");
+    assert_eq!(b["status"]["rollout"]["phase"], "Held", "{}", b["status"]);
+    assert_eq!(b["status"]["rollout"]["wave"], "2/2", "{}", b["status"]);
+    // `atoll plan` of the same declarations against the repository says which wave each
+    // cluster is in (the CLI does not judge gates: it changes nothing here).
+    let decl = std::fs::read_to_string(root().join("examples/in-memory-lab/fleet.yaml"))
+        .unwrap()
+        .replace(
+            "infrastructure: {name: in-memory, revision: 1.0.0}",
+            "infrastructure: {name: in-memory, revision: 1.1.0}",
+        );
+    assert!(decl.contains("revision: 1.1.0}"));
+    let bumped = lab.api.dir().join("lab-1.1.yaml");
+    std::fs::write(&bumped, decl).unwrap();
+    let plan = atoll(&[
+        "plan",
+        bumped.to_str().unwrap(),
+        "--repo",
+        lab.repo.to_str().unwrap(),
+    ]);
+    let said = String::from_utf8_lossy(&plan.stderr);
+    assert!(
+        said.contains("rollout (fleet): 1 of 2 waves released, Failed")
+            && said.contains("wave 1 lab-a (released); wave 2 lab-b (held)"),
+        "{said}\n{}",
+        String::from_utf8_lossy(&plan.stdout)
     );
+
+    // The operator restarted mid-wave goes on from what Git says: still failed, lab-b held.
+    lab.restart_operator();
+    lab.wait("the new operator's first pass", 60, || {
+        let log = std::fs::read_to_string(&lab.log).unwrap_or_default();
+        if log.contains("pass:") {
+            Ok(())
+        } else {
+            Err("no pass yet".into())
+        }
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(git_version(&lab, "lab-b"), "v1.34.2");
+    assert_eq!(kcp_version(&lab, "lab-b"), "v1.34.2");
+    assert_eq!(fleet_rollout(&lab)["phase"], "Failed");
+    assert_eq!(lab.machines("lab-b"), b_before, "lab-b's machines changed");
+
+    // lab-a unpaused: Cluster API rolls it (new Machines on v1.35.0, the old ones gone), the
+    // gate passes, the bake ends, and wave 2 rolls lab-b.
+    lab.kubectl(&[
+        "patch",
+        "clusters.cluster.x-k8s.io",
+        "lab-a",
+        "-n",
+        MGMT,
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"paused":false}}"#,
+    ]);
     lab.wait("lab-a upgraded to v1.35.0", 300, || {
         lab.reports("lab-a", "1/1", "2/2", "v1.35.0")?;
         let now = lab.machines("lab-a");
         if now.len() == 2
             && now
                 .iter()
-                .all(|(n, v)| v == "v1.35.0" && !before.contains(n))
+                .all(|(n, v)| v == "v1.35.0" && !a_before.contains(n))
         {
             Ok(())
         } else {
-            Err(format!("machines {now:?}, before {before:?}"))
+            Err(format!("machines {now:?}, before {a_before:?}"))
         }
     });
-    assert_eq!(lab.machines("lab-b"), b_before, "lab-b's machines changed");
+    lab.wait("wave 2: lab-b upgraded to v1.35.0", 300, || {
+        lab.reports("lab-b", "1/1", "2/2", "v1.35.0")
+    });
+    assert_eq!(git_version(&lab, "lab-b"), "v1.35.0");
+    lab.wait("the rollout done", 60, || {
+        let r = fleet_rollout(&lab);
+        if r.is_null() || r["phase"] == "Complete" {
+            Ok(())
+        } else {
+            Err(format!("{r}"))
+        }
+    });
 
     // A provider whose CRDs are not installed (k3s): the Cluster is Stalled, naming the CRD.
     let k3s = lab.api.dir().join("k3s.yaml");
@@ -517,29 +689,6 @@ fn real_cluster_api_builds_scales_upgrades_and_deletes_what_the_operator_applies
         "the operator deleted {} before Cluster API finished with the CAPI Cluster",
         events[rest]["objectRef"]
     );
-    // A LogicalCluster deleted: its four members torn down the same way (no finalizer on it:
-    // the teardown record carries the work).
-    lab.kubectl(&[
-        "delete",
-        "logicalclusters.atoll.dev",
-        "quad",
-        "--wait=false",
-    ]);
-    lab.wait("the LogicalCluster's members torn down", 240, || {
-        let left = lab.kubectl(&[
-            "get",
-            "clusters.cluster.x-k8s.io,machines.cluster.x-k8s.io,devmachinetemplates.infrastructure.cluster.x-k8s.io,clusterresourcesets.addons.cluster.x-k8s.io",
-            "-n",
-            MGMT,
-            "-o",
-            "name",
-        ]);
-        if left.lines().any(|l| l.contains("quad-")) {
-            Err(left)
-        } else {
-            Ok(())
-        }
-    });
     // The teardown record is gone once done.
     lab.wait("the teardown record removed", 30, || {
         match lab.repo.join("atoll-teardown.json").exists() {

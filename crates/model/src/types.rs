@@ -50,6 +50,29 @@ pub struct Status {
     /// only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub machines: Option<MachinesStatus>,
+    /// Upgrade waves in progress under this object's rollout policy (Fleet, or a
+    /// ClusterCatalog with its own), or the wave a held Cluster is in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<RolloutStatus>,
+}
+
+/// Where a rollout stands.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutStatus {
+    /// Rolling, Baking, Paused, Failed or Complete.
+    pub phase: String,
+    /// Waves released out of all, as `1/3` (for a Cluster: its wave, as `2/3`).
+    pub wave: String,
+    /// What the rollout waits for, or why it stopped (the failing cluster named).
+    #[serde(default)]
+    pub message: String,
+    /// Each wave's clusters, `1: lab-a,lab-b`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub waves: Vec<String>,
+    /// Clusters of the last released wave not yet healthy.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub waiting_on: Vec<String>,
 }
 
 /// A cluster's machines as Cluster API (the CAPI Cluster's status) and the workload cluster's

@@ -84,6 +84,8 @@ pub struct Outcome {
     pub management_namespace: String,
     /// Why HEAD is committed but not on the remote, if it is not.
     pub not_pushed: Option<String>,
+    /// Upgrade waves in progress after this pass.
+    pub rollouts: Vec<atoll_pipeline::rollout::Report>,
 }
 
 fn message(d: &Diagnostic) -> String {
@@ -210,6 +212,7 @@ pub async fn pass(
         memory.pipeline = Some(settings.open()?);
     }
     let pipeline = memory.pipeline.as_mut().expect("opened");
+    pipeline.set_health(health(snap, &memory.syncs));
     let mut outcome = Outcome::default();
     let (model, plan) =
         tokio::task::block_in_place(|| orient(snap, pipeline, &mut outcome.invalid))?;
@@ -258,6 +261,7 @@ pub async fn pass(
             .extend(model.members(lc));
     }
     let digests = plan.change.after.inputs.clone();
+    outcome.rollouts = plan.change.rollouts.clone();
 
     // Decide: the change against HEAD; the CAPI objects of clusters going away, read
     // before the commit removes them.
@@ -447,6 +451,61 @@ pub async fn pass(
         teardown.save()?;
     }
     Ok(outcome)
+}
+
+/// Each cluster's health for upgrade waves' gates, as Cluster API reports its machines (the
+/// nodes' own versions when Cluster API does not list them).
+fn health(
+    snap: &Snapshot,
+    syncs: &BTreeMap<String, atoll_status::ClusterSync>,
+) -> BTreeMap<String, atoll_pipeline::rollout::Health> {
+    let full = |s: &Option<String>| {
+        s.as_deref()
+            .and_then(|s| s.split_once('/'))
+            .is_some_and(|(r, d)| r == d)
+    };
+    snap.capi_phases
+        .iter()
+        .map(|((_, name), c)| {
+            let m = &c.machines;
+            let mut versions: BTreeSet<&str> = m
+                .machine_versions
+                .iter()
+                .filter_map(|v| v.split_once('=').map(|(v, _)| v))
+                .collect();
+            if versions.is_empty()
+                && let Some(n) = syncs.get(name).and_then(|s| s.nodes.as_ref())
+            {
+                versions.extend(n.versions.keys().map(String::as_str));
+            }
+            let version =
+                (versions.len() == 1).then(|| versions.iter().next().unwrap().to_string());
+            let provisioned = c.phase.as_deref() == Some("Provisioned");
+            let ready = provisioned
+                && m.control_plane_available
+                && full(&m.control_plane)
+                && full(&m.workers);
+            let message = format!(
+                "phase {}, control plane {} ({}), workers {} ready",
+                c.phase.as_deref().unwrap_or("unknown"),
+                m.control_plane.as_deref().unwrap_or("?"),
+                if m.control_plane_available {
+                    "available"
+                } else {
+                    "not available"
+                },
+                m.workers.as_deref().unwrap_or("?"),
+            );
+            (
+                name.clone(),
+                atoll_pipeline::rollout::Health {
+                    version,
+                    ready,
+                    message,
+                },
+            )
+        })
+        .collect()
 }
 
 fn is_capi_cluster(obj: &Value) -> bool {

@@ -263,9 +263,14 @@ async fn one_pass(
         let soon = Duration::from_secs(10);
         requeue = Some(requeue.map_or(soon, |r| r.min(soon)));
     }
-    // A teardown in progress is looked at again soon (the CAPI Cluster's disappearance
-    // wakes the loop too; this is for a missed event).
-    if !outcome.removing.is_empty() {
+    // A teardown or a rollout in progress is looked at again soon (Cluster API's status
+    // changes wake the loop too; this is for a missed event and for bake timers).
+    if !outcome.removing.is_empty()
+        || outcome
+            .rollouts
+            .iter()
+            .any(|r| r.phase != atoll_pipeline::rollout::Phase::Complete)
+    {
         let soon = Duration::from_secs(5);
         requeue = Some(requeue.map_or(soon, |r| r.min(soon)));
     }

@@ -207,6 +207,7 @@ impl Report<'_> {
             "sync",
             "atHead",
             "machines",
+            "rollout",
         ] {
             if value.get(k).is_none() {
                 value[k] = serde_json::Value::Null;
@@ -241,6 +242,7 @@ impl Report<'_> {
             sync: None,
             at_head: None,
             machines: None,
+            rollout: None,
         }
     }
 
@@ -286,7 +288,36 @@ impl Report<'_> {
                 .get(&(self.management_namespace.to_string(), o.name.clone()))
                 .cloned()
         };
+        // Held back by a rollout: it says which wave it waits in.
+        let wave = self
+            .outcome
+            .rollouts
+            .iter()
+            .find_map(|r| r.wave_of(&o.name).map(|w| (r, w)));
+        if let Some((r, (n, false))) = wave {
+            v.message = format!(
+                "{}; held in wave {n} of {} by the {} rollout ({}: {})",
+                v.message,
+                r.waves.len(),
+                r.policy,
+                r.phase.as_str(),
+                r.message
+            );
+        }
         let mut status = self.status(o, &v, clusters);
+        if let Some((r, (n, released))) = wave {
+            status.rollout = Some(atoll_model::RolloutStatus {
+                phase: if released {
+                    "Released".into()
+                } else {
+                    "Held".into()
+                },
+                wave: format!("{n}/{}", r.waves.len()),
+                message: r.message.clone(),
+                waves: Vec::new(),
+                waiting_on: Vec::new(),
+            });
+        }
         let nodes = self.syncs.get(&o.name).and_then(|s| s.nodes.as_ref());
         if let Some(c) = capi {
             status.phase = c.phase;
@@ -342,7 +373,27 @@ impl Report<'_> {
         }
         let clusters = self.clusters(o);
         let v = self.verdict(o, &clusters);
-        self.write(o, self.status(o, &v, clusters)).await?;
+        let mut status = self.status(o, &v, clusters);
+        let policy = match o.kind.kind.as_str() {
+            "Fleet" => Some("fleet".to_string()),
+            "ClusterCatalog" => Some(format!("catalog/{}", o.name)),
+            _ => None,
+        };
+        if let Some(r) = policy.and_then(|p| self.outcome.rollouts.iter().find(|r| r.policy == p)) {
+            status.rollout = Some(atoll_model::RolloutStatus {
+                phase: r.phase.as_str().into(),
+                wave: format!("{}/{}", r.released, r.waves.len()),
+                message: r.message.clone(),
+                waves: r
+                    .waves
+                    .iter()
+                    .enumerate()
+                    .map(|(i, w)| format!("{}: {}", i + 1, w.join(",")))
+                    .collect(),
+                waiting_on: r.waiting_on.clone(),
+            });
+        }
+        self.write(o, status).await?;
         Ok(None)
     }
 

@@ -333,6 +333,9 @@ pub fn apply(
             }
             let wave = r.released;
             let Some(health) = &observed.health else {
+                if let Some(f) = &r.failed {
+                    break (Phase::Failed, f.clone());
+                }
                 break (
                     Phase::Rolling,
                     format!("wave {wave} released; its gate is judged by the operator"),

@@ -540,6 +540,14 @@ impl ClusterApi {
         Ok(capi)
     }
 
+    /// Each manager's name and process id (to read its memory).
+    pub fn pids(&self) -> Vec<(String, u32)> {
+        self.children
+            .iter()
+            .map(|(n, c)| (n.clone(), c.id()))
+            .collect()
+    }
+
     /// Stops one manager (by name), e.g. to make a cluster fail to progress.
     pub fn stop(&mut self, manager: &str) {
         for (name, c) in &mut self.children {
