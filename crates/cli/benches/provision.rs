@@ -8,7 +8,6 @@
 //! tuned concurrency); the managers run here with their default concurrency.
 
 #[path = "../tests/common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 
 use atoll_testenv::{ApiServer, ClusterApi};
@@ -99,7 +98,17 @@ fn main() {
         .filter(|d| !d.contains("kind: Cluster\n"))
         .collect::<Vec<_>>()
         .join("\n---\n");
-    let mut fleet = base;
+    // Address space for N clusters (the lab's pools hold 64).
+    let mut fleet = base
+        .replace(
+            "cidrs: [\"10.64.0.0/10\"]\n  prefixLength: 16",
+            "cidrs: [\"10.0.0.0/8\"]\n  prefixLength: 20",
+        )
+        .replace(
+            "cidrs: [\"10.32.0.0/12\"]\n  prefixLength: 20",
+            "cidrs: [\"172.16.0.0/12\"]\n  prefixLength: 24",
+        );
+    assert!(fleet.contains("10.0.0.0/8") && fleet.contains("172.16.0.0/12"));
     for i in 0..n {
         fleet.push_str(&format!(
             "\n---\napiVersion: atoll.dev/v1alpha1\nkind: Cluster\nmetadata:\n  name: bench-{i:04}\n  labels: {{region: lab, zone: zone-{}}}\nspec:\n  catalog: lab\n",
