@@ -41,42 +41,7 @@ fn main() {
     eprintln!("building / starting the management cluster and Cluster API…");
     let api = ApiServer::start().unwrap();
     let capi = ClusterApi::start(&api).unwrap();
-    let manifests = api.dir().join("operator.yaml");
-    std::fs::write(
-        &manifests,
-        ok(&atoll(&[
-            "operator",
-            "manifests",
-            "--management-namespace",
-            MGMT,
-        ])),
-    )
-    .unwrap();
-    succeeded(
-        &kubectl(
-            &api,
-            &["apply", "--server-side", "-f", manifests.to_str().unwrap()],
-        ),
-        "operator manifests",
-    );
-    wait_established(&api);
-    let token = succeeded(
-        &kubectl(
-            &api,
-            &[
-                "create",
-                "token",
-                "atoll-operator",
-                "-n",
-                NS,
-                "--duration=2h",
-            ],
-        ),
-        "token",
-    );
-    let kubeconfig = api
-        .kubeconfig_with_token("atoll-operator", token.trim())
-        .unwrap();
+    let kubeconfig = install_operator(&api, MGMT);
     let tmp = tempfile::tempdir().unwrap();
     let repo = tmp.path().join("fleet.git");
     let mut operator = Command::new(env!("CARGO_BIN_EXE_atoll"))

@@ -65,43 +65,8 @@ impl Lab {
     fn start() -> Lab {
         let api = ApiServer::start().unwrap();
         let capi = ClusterApi::start(&api).unwrap();
-        let manifests = api.dir().join("operator.yaml");
-        std::fs::write(
-            &manifests,
-            ok(&atoll(&[
-                "operator",
-                "manifests",
-                "--management-namespace",
-                MGMT,
-            ])),
-        )
-        .unwrap();
-        succeeded(
-            &kubectl(
-                &api,
-                &["apply", "--server-side", "-f", manifests.to_str().unwrap()],
-            ),
-            "kubectl apply the operator manifests",
-        );
-        wait_established(&api);
         // The operator runs as its ServiceAccount: the shipped RBAC is what is exercised.
-        let token = succeeded(
-            &kubectl(
-                &api,
-                &[
-                    "create",
-                    "token",
-                    "atoll-operator",
-                    "-n",
-                    NS,
-                    "--duration=2h",
-                ],
-            ),
-            "kubectl create token",
-        );
-        let kubeconfig = api
-            .kubeconfig_with_token("atoll-operator", token.trim())
-            .unwrap();
+        let kubeconfig = install_operator(&api, MGMT);
         let tmp = tempfile::tempdir().unwrap();
         let repo = tmp.path().join("fleet.git");
         let log = api.dir().join("operator.log");
@@ -156,6 +121,21 @@ impl Lab {
                 )
             })
             .collect()
+    }
+
+    /// Pauses (or resumes) Cluster API's reconciliation of one cluster (`spec.paused` of its
+    /// CAPI Cluster, a field atoll does not apply).
+    fn pause_capi(&self, cluster: &str, paused: bool) {
+        self.kubectl(&[
+            "patch",
+            "clusters.cluster.x-k8s.io",
+            cluster,
+            "-n",
+            MGMT,
+            "--type=merge",
+            "-p",
+            &format!(r#"{{"spec":{{"paused":{paused}}}}}"#),
+        ]);
     }
 
     fn patch(&self, cluster: &str, patch: &str) {
@@ -446,16 +426,7 @@ fn real_cluster_api_builds_scales_upgrades_and_deletes_what_the_operator_applies
     // its health gate; wave 2 (lab-b) must not be started.
     let a_before: Vec<String> = lab.machines("lab-a").into_iter().map(|m| m.0).collect();
     let b_before = lab.machines("lab-b");
-    lab.kubectl(&[
-        "patch",
-        "clusters.cluster.x-k8s.io",
-        "lab-a",
-        "-n",
-        MGMT,
-        "--type=merge",
-        "-p",
-        r#"{"spec":{"paused":true}}"#,
-    ]);
+    lab.pause_capi("lab-a", true);
     lab.kubectl(&[
         "patch",
         "clustercatalogs.atoll.dev",
@@ -556,16 +527,7 @@ fn real_cluster_api_builds_scales_upgrades_and_deletes_what_the_operator_applies
 
     // lab-a unpaused: Cluster API rolls it (new Machines on v1.35.0, the old ones gone), the
     // gate passes, the bake ends, and wave 2 rolls lab-b.
-    lab.kubectl(&[
-        "patch",
-        "clusters.cluster.x-k8s.io",
-        "lab-a",
-        "-n",
-        MGMT,
-        "--type=merge",
-        "-p",
-        r#"{"spec":{"paused":false}}"#,
-    ]);
+    lab.pause_capi("lab-a", false);
     lab.wait("lab-a upgraded to v1.35.0", 300, || {
         lab.reports("lab-a", "1/1", "2/2", "v1.35.0")?;
         let now = lab.machines("lab-a");

@@ -244,3 +244,44 @@ spec:
   appSelector: {matchLabels: {app: web}}
   clusterSelector: {matchLabels: {region: eu}}
 "#;
+
+/// Installs the operator in `api` with its own `atoll operator manifests` (management
+/// namespace `mgmt`) and returns a kubeconfig for its ServiceAccount (a real signed token),
+/// so that the shipped RBAC is what the operator runs with.
+pub fn install_operator(api: &atoll_testenv::ApiServer, mgmt: &str) -> PathBuf {
+    let manifests = api.dir().join("operator.yaml");
+    std::fs::write(
+        &manifests,
+        ok(&atoll(&[
+            "operator",
+            "manifests",
+            "--management-namespace",
+            mgmt,
+        ])),
+    )
+    .unwrap();
+    succeeded(
+        &kubectl(
+            api,
+            &["apply", "--server-side", "-f", manifests.to_str().unwrap()],
+        ),
+        "kubectl apply the operator manifests",
+    );
+    wait_established(api);
+    let token = succeeded(
+        &kubectl(
+            api,
+            &[
+                "create",
+                "token",
+                "atoll-operator",
+                "-n",
+                "atoll-system",
+                "--duration=2h",
+            ],
+        ),
+        "kubectl create token",
+    );
+    api.kubeconfig_with_token("atoll-operator", token.trim())
+        .unwrap()
+}
