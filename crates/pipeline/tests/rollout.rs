@@ -284,3 +284,60 @@ fn a_version_bump_rolls_out_one_healthy_wave_at_a_time() {
     let (r, committed) = step(&mut p, &v2, 3200);
     assert!(!committed && r.is_none(), "{r:?}");
 }
+
+/// A catalog's own policy governs its clusters instead of the Fleet's: here the catalog
+/// rolls two clusters at a time, so the same bump is one wave for lab-a and lab-b.
+#[test]
+fn a_catalog_policy_overrides_the_fleets() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("fleet.git");
+    let with_catalog_policy = |revision: &str| {
+        let file = tmp.path().join("fleet.yaml");
+        let text = FLEET
+            .replace("REVISION", revision)
+            .replace("PAUSED", "false")
+            .replace(
+                "  network: {name: calico, revision: 1.0.0}\n",
+                "  network: {name: calico, revision: 1.0.0}\n  rollout: {orderBy: [zone], maxUnavailable: 2}\n",
+            );
+        assert!(text.contains("maxUnavailable: 2"));
+        std::fs::write(&file, text).unwrap();
+        atoll_model::load_model(&[file]).expect("valid")
+    };
+    let mut p = open(&repo);
+    step(&mut p, &with_catalog_policy("1.0.0"), 1000);
+    let (r, _) = step(&mut p, &with_catalog_policy("1.1.0"), 2000);
+    let r = r.expect("a rollout");
+    assert_eq!(r.policy, "catalog/lab");
+    assert_eq!(r.waves, vec![vec!["lab-a", "lab-b"], vec!["lab-c"]]);
+    assert_eq!(
+        versions(&repo),
+        ["lab-a=v1.35.0", "lab-b=v1.35.0", "lab-c=v1.34.2"]
+    );
+}
+
+/// A policy is validated where it is declared.
+#[test]
+fn a_bad_policy_names_its_field() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("fleet.yaml");
+    std::fs::write(
+        &file,
+        FLEET
+            .replace("REVISION", "1.0.0")
+            .replace("PAUSED", "false")
+            .replace("maxUnavailable: 1", "maxUnavailable: 0")
+            .replace("bakeTime: 1m", "bakeTime: soon"),
+    )
+    .unwrap();
+    let err = atoll_model::load_model(&[file]).unwrap_err().to_string();
+    assert!(
+        err.contains("spec.rollout.maxUnavailable") && err.contains("at least 1"),
+        "{err}"
+    );
+    assert!(
+        err.contains("spec.rollout.bakeTime") && err.contains("`soon` is not a duration"),
+        "{err}"
+    );
+    assert!(err.contains("fleet.yaml:"), "{err}");
+}
