@@ -496,6 +496,19 @@ fn packages_reach_real_clusters_through_git_and_flux_and_their_state_comes_back(
         ],
     );
     wait_until("the drift to be reported", 30, || {
+        // Flux heals it every 3 s: scale it again whenever it did, so that a slow status
+        // sweep (a loaded machine) still finds the drift.
+        kubectl(
+            &sites[0].api,
+            &[
+                "-n",
+                "shop",
+                "scale",
+                "deployment",
+                "web-web",
+                "--replicas=7",
+            ],
+        );
         let st = status(&mgmt, &repo);
         let a = cluster_status(&st, "site-a");
         let drift: Vec<String> = serde_json::from_value(a["drift"].clone()).unwrap_or_default();
