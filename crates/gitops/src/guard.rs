@@ -42,7 +42,15 @@ impl FleetRepo {
         match file.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
-                let holder = std::fs::read_to_string(&path).unwrap_or_default();
+                // The holder writes who it is just after taking the lock: give it a moment.
+                let mut holder = String::new();
+                for _ in 0..20 {
+                    holder = std::fs::read_to_string(&path).unwrap_or_default();
+                    if !holder.trim().is_empty() {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
                 let holder = holder.trim();
                 waiting(if holder.is_empty() {
                     "another atoll process"
