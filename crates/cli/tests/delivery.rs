@@ -12,7 +12,7 @@ use atoll_testenv::{ApiServer, Flux, GitServer};
 use common::*;
 use serde_json::Value;
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -351,6 +351,7 @@ fn packages_reach_real_clusters_through_git_and_flux_and_their_state_comes_back(
             .spawn()
             .unwrap(),
         format!("http://127.0.0.1:{port}"),
+        t.join("observe.log"),
     );
     let http = reqwest::blocking::Client::new();
     let get = |path: &str| -> Result<String, String> {
@@ -598,6 +599,7 @@ fn packages_reach_real_clusters_through_git_and_flux_and_their_state_comes_back(
             .spawn()
             .unwrap(),
         String::new(),
+        op_log.clone(),
     );
     let remote_head = || git(&t.join("git/fleet.git"), &["rev-parse", "main"]);
     let reported = |want: &str| -> Result<(), String> {
@@ -724,7 +726,31 @@ fn postgres_database(name: &str) -> String {
     format!("{base}/{db}")
 }
 
-struct Serve(std::process::Child, String);
+struct Serve(std::process::Child, String, PathBuf);
+
+impl Serve {
+    /// The replica's log and whether its process is still alive, for failure messages.
+    fn report(&self) -> String {
+        let log = std::fs::read_to_string(&self.2).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(40).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        let mut stacks = String::new();
+        if std::env::var_os("ATOLL_DEBUG_GDB").is_some() {
+            let out = Command::new("gdb")
+                .args([
+                    "-p",
+                    &self.0.id().to_string(),
+                    "-batch",
+                    "-ex",
+                    "thread apply all bt",
+                ])
+                .output()
+                .unwrap();
+            stacks = String::from_utf8_lossy(&out.stdout).into_owned();
+        }
+        format!("log of {}:\n{}\n{stacks}", self.1, tail.join("\n"))
+    }
+}
 
 impl Drop for Serve {
     fn drop(&mut self) {
@@ -755,7 +781,7 @@ fn serve(db: &str, repo: &Path, remote: &str, log: &Path) -> Serve {
             .map(|_| ())
             .ok_or_else(|| std::fs::read_to_string(log).unwrap_or_default())
     });
-    Serve(child, url)
+    Serve(child, url, log.to_path_buf())
 }
 
 /// Two `atoll serve` replicas share one PostgreSQL store and push to one Git remote, each
@@ -806,7 +832,7 @@ fn two_writers_pushing_to_one_remote_lose_nothing_and_never_force() {
                 .get(format!("{}{path}", s.1))
                 .bearer_auth(&token)
                 .send()
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| format!("{e:?}\n{}", s.report()))?;
             let status = r.status();
             let text = r.text().map_err(|e| e.to_string())?;
             let t: Value = serde_json::from_str(&text).map_err(|_| format!("{status}: {text}"))?;

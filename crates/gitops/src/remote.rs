@@ -150,6 +150,14 @@ impl FleetRepo {
         let mut c = Command::new("git");
         c.arg("--git-dir")
             .arg(self.git_dir())
+            // A server that stops answering must not hold the writer (and the lock) forever:
+            // under 1 KB/s for a minute ends the transfer with an error.
+            .args([
+                "-c",
+                "http.lowSpeedLimit=1000",
+                "-c",
+                "http.lowSpeedTime=60",
+            ])
             .env("GIT_TERMINAL_PROMPT", "0")
             .env("GIT_CONFIG_NOSYSTEM", "1")
             .env("GIT_CONFIG_GLOBAL", "/dev/null")

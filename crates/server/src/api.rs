@@ -1118,7 +1118,7 @@ fn inventory_counts(state: &State, objects: &crate::catalog::Catalog) -> Value {
         "objects": by_kind,
         "sync": sync_counts(state),
         // Whether HEAD reached the remote ("committed, not pushed" while `error` is set).
-        "publish": state.pipeline.lock().expect("pipeline").publish_state(),
+        "publish": state.published.lock().expect("published").clone(),
     })
 }
 

@@ -148,10 +148,7 @@ pub fn plan(
 ) -> Result<atoll_pipeline::Plan, Problem> {
     let t = Instant::now();
     let plan = state
-        .pipeline
-        .lock()
-        .expect("pipeline")
-        .plan(model, false, for_commit)
+        .with_pipeline(|p| p.plan(model, false, for_commit))
         .map_err(|f| match f {
             atoll_pipeline::Failure::Invalid(d) => Problem::invalid(
                 "the fleet does not render",
@@ -173,10 +170,7 @@ pub fn commit_fresh(state: &State, note: &str) -> Result<String, Problem> {
     let t = Instant::now();
     let mut fresh = || fresh_model(state);
     let done = state
-        .pipeline
-        .lock()
-        .expect("pipeline")
-        .commit_fresh(&mut fresh, Some(note))
+        .with_pipeline(|p| p.commit_fresh(&mut fresh, Some(note)))
         .map_err(|e| Problem::internal(format!("Git commit failed: {e}")))?;
     state.metrics.observe_commit(t.elapsed().as_secs_f64());
     Ok(done.head.map(|c| c.to_string()).unwrap_or_default())
@@ -208,10 +202,7 @@ fn fresh_model(state: &State) -> Result<Model, atoll_pipeline::Failure> {
 pub fn commit(state: &State, plan: atoll_pipeline::Plan, note: &str) -> Result<String, Problem> {
     let t = Instant::now();
     let done = state
-        .pipeline
-        .lock()
-        .expect("pipeline")
-        .commit(plan, Some(note))
+        .with_pipeline(|p| p.commit(plan, Some(note)))
         .map_err(|e| Problem::internal(format!("Git commit failed: {e}")))?;
     state.metrics.observe_commit(t.elapsed().as_secs_f64());
     Ok(done.head.map(|c| c.to_string()).unwrap_or_default())
@@ -347,7 +338,7 @@ pub async fn execute(
     step("render", &mut last);
     // With a remote shared with other writers, this render only checks the change: the one
     // committed is made after the store's transaction, from the store as it then is.
-    let remote = state.pipeline.lock().expect("pipeline").has_remote();
+    let remote = state.remote;
     let planned = tokio::task::block_in_place(|| plan(state, &model, !dry_run && !remote))?;
     let change = &planned.change;
     let touched: Vec<String> = change

@@ -222,8 +222,15 @@ pub struct State {
     /// know its caller.
     pub callers: Mutex<std::collections::HashMap<String, (Principal, std::time::Instant)>>,
     /// The fleet repository, through the one pipeline every shell uses (it keeps the last
-    /// render's memo between changes).
-    pub pipeline: Mutex<atoll_pipeline::Pipeline>,
+    /// render's memo between changes). Held for whole renders and pushes: reach it only
+    /// through [`State::with_pipeline`], from blocking code.
+    pipeline: Mutex<atoll_pipeline::Pipeline>,
+    /// Whether the repository is published to a remote (fixed at start).
+    pub remote: bool,
+    /// The pipeline's publish state as of its last use: async code reads this, never the
+    /// pipeline itself (which a push may hold for seconds, and a worker thread blocked on
+    /// it starves every connection queued behind it).
+    pub published: Mutex<atoll_pipeline::PublishState>,
     pub tasks: Mutex<BTreeMap<String, Task>>,
     pub metrics: metrics::Metrics,
     pub oidc: Option<oidc::Oidc>,
@@ -233,6 +240,8 @@ impl State {
     pub async fn new(cfg: &Config) -> Result<State, Problem> {
         let store = Store::open(&cfg.database).await?;
         Ok(State {
+            remote: cfg.remote.is_some(),
+            published: Mutex::new(Default::default()),
             store,
             repo: cfg.repo.clone(),
             kinds: kinds::all(),
@@ -263,6 +272,15 @@ impl State {
             metrics: metrics::Metrics::default(),
             oidc: cfg.oidc.clone(),
         })
+    }
+
+    /// Runs `f` on the pipeline (blocking: call from inside `block_in_place`), then keeps
+    /// its publish state for async readers.
+    pub fn with_pipeline<R>(&self, f: impl FnOnce(&mut atoll_pipeline::Pipeline) -> R) -> R {
+        let mut p = self.pipeline.lock().expect("pipeline");
+        let r = f(&mut p);
+        *self.published.lock().expect("published") = p.publish_state();
+        r
     }
 
     pub fn kind_by_plural(&self, plural: &str) -> Option<&kinds::Kind> {
@@ -340,7 +358,7 @@ impl State {
         let model = self
             .model_of(&all)
             .map_err(|e| Problem::invalid("stored declarations do not validate", e))?;
-        let remote = self.pipeline.lock().expect("pipeline").has_remote();
+        let remote = self.remote;
         let plan = tokio::task::block_in_place(|| change::plan(self, &model, !remote))?;
         let view = ViewUpdate::of(&plan.change);
         let head = tokio::task::block_in_place(|| {
@@ -438,17 +456,14 @@ pub async fn serve(cfg: Config, listener: tokio::net::TcpListener) -> Result<(),
         loop {
             tick.tick().await;
             let failed = refresher
-                .pipeline
+                .published
                 .lock()
-                .expect("pipeline")
-                .publish_state()
+                .expect("published")
                 .error
                 .is_some();
             if failed && std::time::Instant::now() >= next_push {
                 let guard = refresher.write.lock().await;
-                let ok = tokio::task::block_in_place(|| {
-                    refresher.pipeline.lock().expect("pipeline").publish()
-                });
+                let ok = tokio::task::block_in_place(|| refresher.with_pipeline(|p| p.publish()));
                 drop(guard);
                 match ok {
                     Ok(true) => wait = 2,
