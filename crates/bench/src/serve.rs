@@ -98,6 +98,61 @@ fn documents(decl: &Path) -> Result<Vec<Value>, Error> {
     Ok(docs)
 }
 
+/// Loads the declarations under `decl` into the `atoll serve` at `url` through its API
+/// (`POST /api/v1/apply`, bodies of at most ~900 KB, each task awaited), kinds that others
+/// refer to first. `progress(sent, of)` is called after each body. Returns how many bodies.
+pub fn load_fleet(
+    url: &str,
+    token: &str,
+    decl: &Path,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<usize, Error> {
+    let http = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(3600))
+        .build()
+        .map_err(|e| fail("http client", e))?;
+    let mut chunks = vec![String::new()];
+    for d in &documents(decl)? {
+        let text = atoll_model::yaml::to_yaml(d);
+        let last = chunks.last_mut().expect("a chunk");
+        if !last.is_empty() && last.len() + text.len() > 900_000 {
+            chunks.push(String::new());
+        }
+        let last = chunks.last_mut().expect("a chunk");
+        last.push_str("---\n");
+        last.push_str(&text);
+    }
+    let of = chunks.len();
+    for (i, body) in chunks.into_iter().enumerate() {
+        let resp = http
+            .post(format!("{url}/api/v1/apply?message=load"))
+            .bearer_auth(token)
+            .header("content-type", "application/yaml")
+            .body(body)
+            .send()
+            .map_err(|e| fail("apply", e))?;
+        let v: Value = resp.json().map_err(|e| fail("apply", e))?;
+        let path = v["status"].as_str().unwrap_or_default().to_string();
+        loop {
+            let t: Value = http
+                .get(format!("{url}{path}"))
+                .bearer_auth(token)
+                .send()
+                .and_then(|r| r.json())
+                .map_err(|e| fail("task", e))?;
+            if t["state"] != "running" {
+                if t["state"] != "succeeded" {
+                    return Err(fail("apply", t));
+                }
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        progress(i + 1, of);
+    }
+    Ok(of)
+}
+
 /// Runs the serve benchmark on the fleet in `dir/fleet` (its upstreams in `dir/upstream`).
 pub fn run(atoll: &Path, dir: &Path, clients: usize) -> Result<ServeReport, Error> {
     let mut r = ServeReport {
@@ -170,46 +225,9 @@ pub fn run(atoll: &Path, dir: &Path, clients: usize) -> Result<ServeReport, Erro
         }
         Ok((v, took))
     };
-    let wait_task = |v: Value| -> Result<Value, Error> {
-        let path = v["status"].as_str().unwrap_or_default().to_string();
-        loop {
-            let (t, _) = call(reqwest::Method::GET, &path, None)?;
-            if t["state"] != "running" {
-                if t["state"] != "succeeded" {
-                    return Err(fail("apply", t));
-                }
-                return Ok(t);
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    };
-
     // Load the fleet, a body of at most ~900 KB at a time.
-    let docs = documents(&decl)?;
     let t = Instant::now();
-    let mut chunk = String::new();
-    let mut send = |chunk: &mut String| -> Result<(), Error> {
-        if chunk.is_empty() {
-            return Ok(());
-        }
-        let (v, _) = call(
-            reqwest::Method::POST,
-            "/api/v1/apply?message=bench+load",
-            Some(("application/yaml", std::mem::take(chunk))),
-        )?;
-        wait_task(v)?;
-        r.load_chunks += 1;
-        Ok(())
-    };
-    for d in &docs {
-        let text = atoll_model::yaml::to_yaml(d);
-        if chunk.len() + text.len() > 900_000 {
-            send(&mut chunk)?;
-        }
-        chunk.push_str("---\n");
-        chunk.push_str(&text);
-    }
-    send(&mut chunk)?;
+    r.load_chunks = load_fleet(&server.url, &token, &decl, &mut |_, _| {})?;
     r.load = t.elapsed();
 
     // One cluster's labels.

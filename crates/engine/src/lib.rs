@@ -167,6 +167,68 @@ impl<'m> Placer<'m> {
     }
 }
 
+/// Why an application is (or is not) placed on a cluster: each rule that puts it there, in
+/// words a platform engineer reads (the same rules [`Placer`] applies). Empty: not placed.
+pub fn placement_reasons(
+    m: &Model,
+    app: (&str, &str),
+    cluster: &str,
+    labels: &BTreeMap<String, String>,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    let Some(a) = m.applications.get(&(app.0.to_string(), app.1.to_string())) else {
+        return out;
+    };
+    if a.spec.clusters.iter().any(|c| c == cluster) {
+        out.push("listed in the application's spec.clusters".to_string());
+    }
+    for comp in &a.spec.components {
+        if comp.cluster.as_deref() == Some(cluster) {
+            out.push(format!(
+                "component `{}` is pinned to this cluster",
+                comp.name
+            ));
+        }
+    }
+    for ((team, name), p) in &m.policies {
+        if team == app.0
+            && p.spec.app_selector.matches(&a.labels)
+            && p.spec.cluster_selector.matches(labels)
+        {
+            out.push(format!(
+                "TargetPolicy {team}/{name}: appSelector {} matches the application, clusterSelector {} matches the cluster",
+                selector_text(&p.spec.app_selector),
+                selector_text(&p.spec.cluster_selector)
+            ));
+        }
+    }
+    out
+}
+
+/// A label selector in kubectl's string syntax (`{}` for everything).
+fn selector_text(s: &atoll_model::LabelSelector) -> String {
+    let mut parts: Vec<String> = s
+        .match_labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    for e in &s.match_expressions {
+        let op = e.operator.as_str();
+        parts.push(match op {
+            "Exists" => e.key.clone(),
+            "DoesNotExist" => format!("!{}", e.key),
+            "In" => format!("{} in ({})", e.key, e.values.join(",")),
+            "NotIn" => format!("{} notin ({})", e.key, e.values.join(",")),
+            _ => format!("{} {op} {:?}", e.key, e.values),
+        });
+    }
+    if parts.is_empty() {
+        "{}".to_string()
+    } else {
+        parts.join(",")
+    }
+}
+
 fn cidr_or_alloc(r: &Range, allocs: &Allocations, cluster: &str) -> String {
     match r {
         Range::Fixed(c) => c.clone(),

@@ -298,18 +298,30 @@ impl Store {
                 let path = url.strip_prefix("sqlite:").unwrap_or(url);
                 let path = path.strip_prefix("//").unwrap_or(path);
                 create_private(path)?;
-                // One writer at a time is SQLite's model; WAL lets readers go on meanwhile.
-                (Backend::Sqlite, format!("sqlite://{path}?mode=rwc"), 1)
+                // One writer at a time is SQLite's model (the server serialises its changes);
+                // with WAL, readers on the other connections go on meanwhile — a token lookup
+                // must not wait for a 10,000-object change to be recorded.
+                (Backend::Sqlite, format!("sqlite://{path}?mode=rwc"), 4)
             };
+        let sqlite = backend == Backend::Sqlite;
         let pool = AnyPoolOptions::new()
             .max_connections(max)
+            .acquire_timeout(std::time::Duration::from_secs(60))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if sqlite {
+                        // Another process (`atoll token create`) may hold the write lock.
+                        sqlx::query("PRAGMA busy_timeout = 60000")
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
             .connect(&url)
             .await?;
-        if backend == Backend::Sqlite {
+        if sqlite {
             sqlx::query("PRAGMA journal_mode = WAL")
-                .execute(&pool)
-                .await?;
-            sqlx::query("PRAGMA busy_timeout = 5000")
                 .execute(&pool)
                 .await?;
         }

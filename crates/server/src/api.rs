@@ -33,6 +33,17 @@ pub fn router(state: Arc<State>) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
+        .route("/", get(crate::ui::root))
+        .route("/ui", get(crate::ui::root))
+        .route("/ui/", get(crate::ui::index))
+        .route("/ui/app.js", get(crate::ui::script))
+        .route("/ui/app.css", get(crate::ui::style))
+        .route("/api/v1/session", get(crate::views::session))
+        .route("/api/v1/fleet", get(crate::views::fleet))
+        .route(
+            "/api/v1/clusters/{name}/explain",
+            get(crate::views::explain_cluster),
+        )
         .route(
             &format!("{PREFIX}/{{plural}}"),
             get(list_all).post(create_cluster_scoped),

@@ -13,6 +13,8 @@ pub mod metrics;
 pub mod oidc;
 pub mod openapi;
 pub mod problem;
+pub mod ui;
+pub mod views;
 
 use atoll_inventory::{Principal, Role, Store};
 use atoll_model::Model;
@@ -64,6 +66,8 @@ pub struct View {
 pub struct Observed {
     pub clusters: BTreeMap<String, atoll_status::ClusterSync>,
     pub applications: BTreeMap<String, (usize, usize)>,
+    /// Cluster → the phase its Cluster API `Cluster` reports in the management cluster.
+    pub phases: BTreeMap<String, String>,
     /// Clients to the clusters, kept between sweeps.
     pub clients: atoll_status::Clients,
 }
@@ -102,6 +106,11 @@ pub async fn observe_once(state: &State, client: &kube::Client) -> Result<(), Pr
     let repo = atoll_gitops::FleetRepo::open_if_exists(&repo_path)
         .map_err(|e| Problem::internal(e.to_string()))?
         .ok_or_else(|| Problem::internal("the fleet repository went away"))?;
+    let phases = atoll_status::capi_clusters(client, &targets)
+        .await
+        .into_iter()
+        .filter_map(|(c, capi)| capi.phase.map(|p| (c, p)))
+        .collect();
     atoll_status::behind(&repo, want.head, &mut syncs);
     let applications = atoll_status::applications(&repo, &targets, &syncs);
     drop(repo);
@@ -115,8 +124,12 @@ pub async fn observe_once(state: &State, client: &kube::Client) -> Result<(), Pr
     *state.observed.write().expect("observed") = Observed {
         clusters: syncs.into_iter().map(|s| (s.cluster.clone(), s)).collect(),
         applications,
+        phases,
         clients,
     };
+    state
+        .fleet_version
+        .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     if !changed.is_empty() {
         let mut tx = state.store.begin().await?;
         let change_id = atoll_inventory::new_change_id();
@@ -210,6 +223,11 @@ pub struct State {
     /// Serialises changes (render + commit) within this process.
     pub write: tokio::sync::Mutex<()>,
     pub view: RwLock<View>,
+    /// Bumped whenever what `/api/v1/fleet` answers may change (a commit, a sweep).
+    pub fleet_version: std::sync::atomic::AtomicU64,
+    pub fleet_cache: Mutex<views::FleetCache>,
+    /// The model HEAD was rendered from (explanations: provenance, why placed).
+    pub model: RwLock<Option<std::sync::Arc<Model>>>,
     /// The objects as served, in memory (lists and gets never read the database).
     pub catalogs: catalog::Catalogs,
     /// Each stored object as the model loaded it, by resourceVersion: a change loads only
@@ -247,6 +265,9 @@ impl State {
             kinds: kinds::all(),
             write: tokio::sync::Mutex::new(()),
             view: RwLock::new(View::default()),
+            model: RwLock::new(None),
+            fleet_version: Default::default(),
+            fleet_cache: Default::default(),
             catalogs: catalog::Catalogs::default(),
             decls: Mutex::new(Default::default()),
             callers: Mutex::new(Default::default()),
@@ -417,6 +438,9 @@ impl State {
             v.components.insert(key, s.components.len());
         }
         *self.view.write().expect("view") = v;
+        *self.model.write().expect("model") = Some(std::sync::Arc::new(model.clone()));
+        self.fleet_version
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
 }
 
@@ -455,6 +479,13 @@ pub async fn serve(cfg: Config, listener: tokio::net::TcpListener) -> Result<(),
         let (mut wait, mut next_push) = (2u64, std::time::Instant::now());
         loop {
             tick.tick().await;
+            // The whole fleet as an admin sees it is what every fleet map opens with: have it
+            // ready (building it at 10,000 clusters takes longer than a first paint may).
+            let warm = refresher.clone();
+            let _ = tokio::task::spawn_blocking(move || {
+                views::fleet_cached(&warm, None, "", &Default::default())
+            })
+            .await;
             let failed = refresher
                 .published
                 .lock()
@@ -490,6 +521,9 @@ pub async fn serve(cfg: Config, listener: tokio::net::TcpListener) -> Result<(),
                 refresher.store.list(None, None).await,
             ) {
                 refresher.catalogs.replace(all, rv);
+                refresher
+                    .fleet_version
+                    .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
             }
         }
     });
