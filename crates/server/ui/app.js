@@ -9,6 +9,8 @@ const SVGNS = "http://www.w3.org/2000/svg";
 const MAP_DETAIL_LIMIT = 600;
 // Above this many clusters the placement matrix groups its columns by a label.
 const MATRIX_DETAIL_LIMIT = 40;
+// Regions wrap to a new row of the map past this width.
+const MAP_WIDTH = 1320;
 
 let session = null;
 
@@ -308,11 +310,13 @@ function clusterMap(clusters, logical, fleet) {
   const zoneW = PAD * 2 + ZW * (SQ + GAP);
   const pos = new Map();
   const g = s("g", {});
-  let x = 10, maxH = 0;
+  let x = 10, top = 0, rowH = 0, maxW = 0;
   for (const [region, zones] of groups) {
-    let y = 34;
-    const regionG = s("g", {});
     const colW = zoneW + 20;
+    // Regions wrap to the next row past the page's width.
+    if (x > 10 && x + colW > MAP_WIDTH) { x = 10; top += rowH; rowH = 0; }
+    let y = top + 34;
+    const regionG = s("g", {});
     for (const [zone, cs] of zones) {
       const rows = Math.max(1, Math.ceil(cs.length / ZW));
       const zh = 26 + rows * (SQ + GAP) + PAD;
@@ -328,12 +332,14 @@ function clusterMap(clusters, logical, fleet) {
       });
       y += zh + 10;
     }
-    regionG.prepend(s("rect", { x, y: 8, width: colW, height: y - 4, rx: 8, fill: "none", stroke: "#8c959f" }),
-      s("text", { x: x + 10, y: 25, "font-size": 14, "font-weight": 700, fill: "#1b1f24", text: region }));
+    regionG.prepend(s("rect", { x, y: top + 8, width: colW, height: y - top - 4, rx: 8, fill: "none", stroke: "#8c959f" }),
+      s("text", { x: x + 10, y: top + 25, "font-size": 14, "font-weight": 700, fill: "#1b1f24", text: region }));
     g.append(regionG);
-    maxH = Math.max(maxH, y + 8);
+    rowH = Math.max(rowH, y - top + 16);
     x += colW + 16;
+    maxW = Math.max(maxW, x);
   }
+  const maxH = top + rowH;
   // Logical clusters: members outlined, links drawn.
   const palette = ["#8250df", "#bf3989", "#0969da", "#1a7f37", "#9a6700"];
   (logical || []).forEach((lc, i) => {
@@ -347,7 +353,7 @@ function clusterMap(clusters, logical, fleet) {
     }
     let pairs = [];
     const links = lc.connectivity && lc.connectivity.links;
-    if (links && links.length) pairs = links.map((l) => [l.from || l[0], l.to || l[1]]);
+    if (links && links.length) pairs = links.map((l) => [l.a, l.b]);
     else if (lc.connectivity) for (let a = 0; a < members.length; a++) for (let b = a + 1; b < members.length; b++) pairs.push([members[a], members[b]]);
     for (const [a, b] of pairs) {
       if (!pos.has(a) || !pos.has(b)) continue;
@@ -356,7 +362,7 @@ function clusterMap(clusters, logical, fleet) {
     }
     g.append(lg);
   });
-  const width = Math.max(x, 300), height = Math.max(maxH, 80);
+  const width = Math.max(maxW, 300), height = Math.max(maxH, 80);
   return s("svg", { width, height, viewBox: `0 0 ${width} ${height}`, role: "group", id: "fleet-map",
     "aria-label": `Fleet map: ${clusters.length} clusters in ${groups.length} regions` }, g);
 }
@@ -366,17 +372,18 @@ function zoneMap(clusters, params) {
   const groups = groupByRegionZone(clusters);
   const ZW = 170, ZH = 58, COLS = 2;
   const g = s("g", {});
-  let x = 10, maxH = 0;
+  let x = 10, top = 0, rowH = 0, maxW = 0;
   for (const [region, zones] of groups) {
     const colW = COLS * (ZW + 8) + 16;
+    if (x > 10 && x + colW > MAP_WIDTH) { x = 10; top += rowH; rowH = 0; }
     const rows = Math.ceil(zones.length / COLS);
     const rh = 40 + rows * (ZH + 8);
     const total = zones.reduce((n, z) => n + z[1].length, 0);
     const rp = new URLSearchParams(params); rp.set("region", region); rp.delete("zone");
-    g.append(s("rect", { x, y: 8, width: colW, height: rh, rx: 8, fill: "none", stroke: "#8c959f" }),
-      s("a", { href: `#/fleet?${rp}` }, s("text", { x: x + 10, y: 28, "font-size": 14, "font-weight": 700, fill: "#1b1f24", text: `${region} · ${total}` })));
+    g.append(s("rect", { x, y: top + 8, width: colW, height: rh, rx: 8, fill: "none", stroke: "#8c959f" }),
+      s("a", { href: `#/fleet?${rp}` }, s("text", { x: x + 10, y: top + 28, "font-size": 14, "font-weight": 700, fill: "#1b1f24", text: `${region} · ${total}` })));
     zones.forEach(([zone, cs], i) => {
-      const zx = x + 8 + (i % COLS) * (ZW + 8), zy = 40 + Math.floor(i / COLS) * (ZH + 8);
+      const zx = x + 8 + (i % COLS) * (ZW + 8), zy = top + 40 + Math.floor(i / COLS) * (ZH + 8);
       const counts = { ok: 0, busy: 0, warn: 0, bad: 0, unknown: 0 };
       for (const c of cs) counts[stateOf(c)]++;
       const zp = new URLSearchParams(params); zp.set("region", region); zp.set("zone", zone);
@@ -395,10 +402,11 @@ function zoneMap(clusters, params) {
       }
       g.append(a);
     });
-    maxH = Math.max(maxH, rh + 16);
+    rowH = Math.max(rowH, rh + 16);
     x += colW + 12;
+    maxW = Math.max(maxW, x);
   }
-  const width = Math.max(x, 300), height = Math.max(maxH, 80);
+  const width = Math.max(maxW, 300), height = Math.max(top + rowH, 80);
   return s("svg", { width, height, viewBox: `0 0 ${width} ${height}`, role: "group", id: "fleet-map",
     "aria-label": `Fleet map: ${clusters.length} clusters in ${groups.length} regions, by zone` }, g);
 }
@@ -482,21 +490,23 @@ function appLink(full) {
 
 // ------------------------------------------------------------------ cluster page
 
-function provenanceRows(obj, prefix, rows) {
+function provenanceRows(obj, prefix, rows, inherited) {
+  // An item with a `from` and no `value` (an add-on) gives its source to each of its fields.
+  const from = obj && typeof obj.from === "string" && !("value" in obj) ? obj.from : inherited || "";
   for (const [k, v] of Object.entries(obj || {})) {
-    if (k === "name" || k === "labels") continue;
+    if (k === "name" || k === "labels" || (k === "from" && from)) continue;
     const path = prefix ? `${prefix}.${k}` : k;
     if (v && typeof v === "object" && !Array.isArray(v) && "from" in v && "value" in v) {
       rows.push([path, v.value, v.from]);
     } else if (Array.isArray(v)) {
       v.forEach((item, i) => {
-        if (item && typeof item === "object") provenanceRows(item, `${path}[${item.name || i}]`, rows);
-        else rows.push([`${path}[${i}]`, item, ""]);
+        if (item && typeof item === "object") provenanceRows(item, `${path}[${item.name || item.addon || i}]`, rows, from);
+        else rows.push([`${path}[${i}]`, item, from]);
       });
     } else if (v && typeof v === "object") {
-      provenanceRows(v, path, rows);
+      provenanceRows(v, path, rows, from);
     } else {
-      rows.push([path, v, ""]);
+      rows.push([path, v, from]);
     }
   }
   return rows;
