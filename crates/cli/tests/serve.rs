@@ -73,23 +73,6 @@ fn start(db: &str, repo: &Path, dir: &Path) -> Server {
     );
 }
 
-fn token(db: &str, name: &str, team: &str, role: &str) -> String {
-    ok(&atoll(&[
-        "token",
-        "create",
-        "--database",
-        db,
-        "--name",
-        name,
-        "--team",
-        team,
-        "--role",
-        role,
-    ]))
-    .trim()
-    .to_string()
-}
-
 struct Api {
     http: Client,
     url: String,

@@ -130,25 +130,9 @@ fn web_ui_at_10000_clusters() {
         "bench gen",
     );
     let db = format!("sqlite:{}", dir.join("atoll.db").display());
-    let token = |name: &str, team: &str, role: &str| {
-        ok(&atoll(&[
-            "token",
-            "create",
-            "--database",
-            &db,
-            "--name",
-            name,
-            "--team",
-            team,
-            "--role",
-            role,
-        ]))
-        .trim()
-        .to_string()
-    };
-    let admin = token("alice", "platform", "admin");
-    let contributor = token("bob", "team-01", "contributor");
-    let reader = token("carol", "team-01", "reader");
+    let admin = token(&db, "alice", "platform", "admin");
+    let contributor = token(&db, "bob", "team-01", "contributor");
+    let reader = token(&db, "carol", "team-01", "reader");
     let port = free_port();
     let log = dir.join("serve.log");
     let child = Command::new(env!("CARGO_BIN_EXE_atoll"))

@@ -378,6 +378,12 @@ impl Store {
     }
 
     pub async fn begin(&self) -> Result<Tx, StoreError> {
+        if self.backend == Backend::Sqlite {
+            // Take SQLite's write lock up front (waiting for it as long as busy_timeout
+            // allows): a deferred transaction that read first could not upgrade once another
+            // connection had written, and would fail instead of waiting.
+            return Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?);
+        }
         Ok(self.pool.begin().await?)
     }
 

@@ -450,7 +450,8 @@ async function placementsPage(params) {
     body = apps.map((a, i) => h("tr", {}, h("th", { scope: "row" }, appLink(a.name)), h("td", {}, h("code", {}, a.revision || "")),
       clusters.map((c, j) => placed[j].has(i)
         ? h("td", { class: "cell yes", "data-app": a.name, "data-cluster": c.name },
-          link(`#/clusters/${enc(c.name)}?focus=why`, "✓", { "aria-label": `${a.name} is placed on ${c.name}: why`, title: `${a.revision} — why?` }))
+          h("span", { class: `swatch s-${stateOf(c)}`, "aria-hidden": "true" }),
+          link(`#/clusters/${enc(c.name)}?focus=why`, "✓", { "aria-label": `${a.name} is placed on ${c.name} (${stateLabel(c)}): why`, title: `${a.revision} on ${c.name}, ${stateLabel(c)} — why?` }))
         : h("td", { class: "cell no", "data-app": a.name, "data-cluster": c.name }, h("span", { "aria-label": `${a.name} is not placed on ${c.name}` }, "·")))));
   } else {
     const groups = new Map();
@@ -471,7 +472,8 @@ async function placementsPage(params) {
       cols.map(([v, cs], j) => {
         const n = counts[j][i];
         const p = new URLSearchParams(); p.set("sel", `${grouped}=${v}`);
-        const cls = n === 0 ? "no" : n === cs.length ? "yes" : "part";
+        // Shade by the share of the group's clusters it is on (quartiles).
+        const cls = n === 0 ? "no" : n === cs.length ? "yes" : `part q${Math.min(3, Math.floor((4 * n) / cs.length))}`;
         return h("td", { class: `cell ${cls}`, "data-app": a.name, "data-group": v },
           n ? link(`#/placements?${p}`, `${n}/${cs.length}`, { "aria-label": `${a.name}: on ${n} of ${cs.length} clusters with ${grouped}=${v}` }) : "0");
       })));
@@ -573,19 +575,24 @@ function mayWrite(team) {
 async function applicationPage(team, name) {
   document.title = `${team}/${name} · atoll`;
   loading(`Loading ${team}/${name}…`);
-  const [obj, where, tl] = await Promise.all([
+  const [obj, where, tl, fleet] = await Promise.all([
     api(`/apis/atoll.dev/v1alpha1/namespaces/${enc(team)}/applications/${enc(name)}`).then((r) => r.body),
     api(`/api/v1/placements?application=${enc(team + "/" + name)}`).then((r) => r.body).catch(() => ({ clusters: [] })),
     api(`/api/v1/timelines/applications/${enc(team)}/${enc(name)}`).then((r) => r.body),
+    api("/api/v1/fleet").then((r) => r.body),
   ]);
+  const byName = new Map(fleet.clusters.map((c) => [c.name, c]));
   const canWrite = mayWrite(team);
   show(
     h("h1", {}, `${team}/${name}`),
     h("p", {}, `Revision `, h("code", {}, where.revision || ""), where.atHead ? ` · at HEAD on ${where.atHead.clusters} of ${where.atHead.of} clusters` : "",
       canWrite ? [" · ", link(`#/compose?app=${enc(team + "/" + name)}`, "Edit in the change composer")] : null),
     h("h2", {}, `Runs on ${where.clusters.length} clusters`),
-    h("p", { id: "app-clusters" }, where.clusters.slice(0, 400).map((c) => link(`#/clusters/${enc(c)}?focus=why`, c)).flatMap((x) => [x, " "]),
-      where.clusters.length > 400 ? `… and ${where.clusters.length - 400} more` : ""),
+    h("p", { id: "app-clusters" }, where.clusters.slice(0, 400).map((name) => {
+      const c = byName.get(name) || { phase: "Unknown" };
+      return h("span", { class: "chip" }, h("span", { class: `swatch s-${stateOf(c)}`, "aria-hidden": "true" }),
+        link(`#/clusters/${enc(name)}?focus=why`, name, { title: `${stateLabel(c)} — why is it here?` }), " ");
+    }), where.clusters.length > 400 ? `… and ${where.clusters.length - 400} more` : ""),
     h("h2", {}, "Spec"),
     h("pre", { id: "app-spec", tabindex: 0 }, JSON.stringify(obj.spec, null, 2)),
     h("h2", {}, "Timeline"),

@@ -285,3 +285,21 @@ pub fn install_operator(api: &atoll_testenv::ApiServer, mgmt: &str) -> PathBuf {
     api.kubeconfig_with_token("atoll-operator", token.trim())
         .unwrap()
 }
+
+/// A new `atoll serve` token in the store at `db`.
+pub fn token(db: &str, name: &str, team: &str, role: &str) -> String {
+    ok(&atoll(&[
+        "token",
+        "create",
+        "--database",
+        db,
+        "--name",
+        name,
+        "--team",
+        team,
+        "--role",
+        role,
+    ]))
+    .trim()
+    .to_string()
+}
