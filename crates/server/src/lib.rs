@@ -483,7 +483,7 @@ pub async fn serve(cfg: Config, listener: tokio::net::TcpListener) -> Result<(),
             // ready (building it at 10,000 clusters takes longer than a first paint may).
             let warm = refresher.clone();
             let _ = tokio::task::spawn_blocking(move || {
-                views::fleet_cached(&warm, None, "", &Default::default())
+                views::fleet_cached(&warm, None, "", &Default::default(), false)
             })
             .await;
             let failed = refresher

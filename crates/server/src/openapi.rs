@@ -66,8 +66,8 @@ pub const ENDPOINTS: &[Endpoint] = &[
     (
         "get",
         "/api/v1/fleet",
-        "Every cluster a label selector picks, with labels, provider, phase, agent sync and the applications on it; logical clusters with their links (the web UI's fleet map and placement matrix)",
-        &["labelSelector"],
+        "Every cluster a label selector picks, with labels, provider, phase, agent sync and the applications on it; logical clusters with their links (the web UI's fleet map and placement matrix); placements=false leaves out the applications",
+        &["labelSelector", "placements"],
         None,
         "200",
         "Any",

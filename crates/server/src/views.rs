@@ -35,6 +35,9 @@ pub async fn session(state: S, headers: HeaderMap) -> Result<Json<Value>, Proble
 #[serde(rename_all = "camelCase")]
 pub struct FleetQuery {
     label_selector: Option<String>,
+    /// `false`: leave out the applications on each cluster (a map needs none; at 10,000
+    /// clusters they are half the answer).
+    placements: Option<bool>,
 }
 
 /// `GET /api/v1/fleet[?labelSelector=…]`: every cluster the selector picks, with its labels,
@@ -52,10 +55,12 @@ pub async fn fleet(
         .map_err(|e| Problem::bad_request(format!("labelSelector: {}", e.0)))?;
     let team = (p.role != Role::Admin).then_some(p.team);
     let st = state.0.clone();
-    let body =
-        tokio::task::spawn_blocking(move || fleet_cached(&st, team.as_deref(), &selector, &sel))
-            .await
-            .map_err(|e| Problem::internal(e.to_string()))?;
+    let placements = q.placements.unwrap_or(true);
+    let body = tokio::task::spawn_blocking(move || {
+        fleet_cached(&st, team.as_deref(), &selector, &sel, placements)
+    })
+    .await
+    .map_err(|e| Problem::internal(e.to_string()))?;
     Ok((
         [(axum::http::header::CONTENT_TYPE, "application/json")],
         body.to_string(),
@@ -76,11 +81,17 @@ pub struct FleetCache {
 const FLEET_CACHE_SIZE: usize = 16;
 
 /// The fleet answer for a caller who sees `team`'s applications (`None`: all), cached.
-pub fn fleet_cached(state: &State, team: Option<&str>, selector: &str, sel: &Selector) -> Arc<str> {
+pub fn fleet_cached(
+    state: &State,
+    team: Option<&str>,
+    selector: &str,
+    sel: &Selector,
+    placements: bool,
+) -> Arc<str> {
     let version = state
         .fleet_version
         .load(std::sync::atomic::Ordering::Acquire);
-    let key = format!("{}\n{selector}", team.unwrap_or("*"));
+    let key = format!("{}\n{placements}\n{selector}", team.unwrap_or("*"));
     {
         let c = state.fleet_cache.lock().expect("fleet cache");
         if c.version == version
@@ -89,7 +100,7 @@ pub fn fleet_cached(state: &State, team: Option<&str>, selector: &str, sel: &Sel
             return b.clone();
         }
     }
-    let body: Arc<str> = fleet_json(state, team, sel).to_string().into();
+    let body: Arc<str> = fleet_json(state, team, sel, placements).to_string().into();
     let mut c = state.fleet_cache.lock().expect("fleet cache");
     if c.version != version {
         *c = FleetCache {
@@ -104,7 +115,7 @@ pub fn fleet_cached(state: &State, team: Option<&str>, selector: &str, sel: &Sel
     body
 }
 
-fn fleet_json(state: &State, team: Option<&str>, sel: &Selector) -> Value {
+fn fleet_json(state: &State, team: Option<&str>, sel: &Selector, placements: bool) -> Value {
     let view = state.view.read().expect("view");
     let observed = state.observed.read().expect("observed");
     let all = state.catalogs.current();
@@ -141,8 +152,10 @@ fn fleet_json(state: &State, team: Option<&str>, sel: &Selector) -> Value {
             "labels": entry.labels,
             "provider": provider,
             "phase": phase,
-            "apps": placed,
         });
+        if placements {
+            c["apps"] = json!(placed);
+        }
         if let Some(s) = observed.clusters.get(name) {
             c["sync"] = json!(s.state.as_str());
             if let Some(b) = s.behind {
