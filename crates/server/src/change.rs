@@ -439,7 +439,7 @@ pub async fn execute(
         state.store.set_event_commit(&change_id, &commit).await?;
     }
     step("view", &mut last);
-    state.set_view(&model, view, &head);
+    state.set_view(model, view, &head);
     step("done", &mut last);
     tracing::info!(
         "change {change_id} ({} objects):{}",

@@ -390,13 +390,13 @@ impl State {
                 change::commit(self, plan, "Reconciled by atoll serve.")
             }
         })?;
-        self.set_view(&model, view, &head);
+        self.set_view(model, view, &head);
         Ok(())
     }
 
     /// Brings the view up to date after a change: only clusters rendered again (or new) are
     /// resolved again.
-    pub fn set_view(&self, model: &Model, update: ViewUpdate, head: &str) {
+    pub fn set_view(&self, model: Model, update: ViewUpdate, head: &str) {
         let old = std::mem::take(&mut *self.view.write().expect("view"));
         let mut v = View {
             commit: head.to_string(),
@@ -409,7 +409,7 @@ impl State {
             if v.clusters.contains_key(name) && !update.rendered.contains(name) {
                 continue;
             }
-            let provider = atoll_engine::resolve::resolve(model, decl)
+            let provider = atoll_engine::resolve::resolve(&model, decl)
                 .ok()
                 .and_then(|r| serde_json::to_value(r.provider.value).ok())
                 .and_then(|p| p.as_str().map(str::to_string))
@@ -438,7 +438,7 @@ impl State {
             v.components.insert(key, s.components.len());
         }
         *self.view.write().expect("view") = v;
-        *self.model.write().expect("model") = Some(std::sync::Arc::new(model.clone()));
+        *self.model.write().expect("model") = Some(std::sync::Arc::new(model));
         self.fleet_version
             .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
