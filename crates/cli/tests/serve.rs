@@ -23,14 +23,6 @@ impl Drop for Server {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn start(db: &str, repo: &Path, dir: &Path) -> Server {
     ensure_upstream();
     let port = free_port();

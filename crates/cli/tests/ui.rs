@@ -22,14 +22,6 @@ impl Drop for Running {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Chromium's path, after installing what the browser tests need.
 fn browser() -> String {
     let out = Command::new("bash")

@@ -303,3 +303,12 @@ pub fn token(db: &str, name: &str, team: &str, role: &str) -> String {
     .trim()
     .to_string()
 }
+
+/// A TCP port free on loopback now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
