@@ -273,19 +273,6 @@ if (MODE === "scale") {
     await shot(page, "placement-matrix-10000");
     await page.context().close();
   });
-
-  await check("at scale, a cluster page and an application page load", async () => {
-    const fleet = (await api(ADMIN, "/api/v1/fleet?placements=false")).body;
-    const cluster = fleet.clusters[0].name;
-    const page = await open(ADMIN, `#/clusters/${encodeURIComponent(cluster)}`, errors);
-    await page.locator("#provenance").waitFor({ timeout: 60000 });
-    const app = (await api(ADMIN, "/apis/atoll.dev/v1alpha1/applications?limit=1")).body.items[0].metadata;
-    await page.goto(`${BASE}/ui/#/applications/${app.namespace}/${app.name}`);
-    await page.locator("#app-spec").waitFor({ timeout: 60000 });
-    const where = (await api(ADMIN, `/api/v1/placements?application=${app.namespace}/${app.name}`)).body.clusters.length;
-    assert.match(await page.locator("main").textContent(), new RegExp(`Runs on ${where} clusters`));
-    await page.context().close();
-  });
 }
 
 await check("no console errors on any page", async () => {
