@@ -485,20 +485,7 @@ fn packages_reach_real_clusters_through_git_and_flux_and_their_state_comes_back(
     converged(&head, None);
 
     // Drift: a Deployment scaled by hand in site-a is reported, then healed by Flux.
-    kubectl(
-        &sites[0].api,
-        &[
-            "-n",
-            "shop",
-            "scale",
-            "deployment",
-            "web-web",
-            "--replicas=7",
-        ],
-    );
-    wait_until("the drift to be reported", 30, || {
-        // Flux heals it every 3 s: scale it again whenever it did, so that a slow status
-        // sweep (a loaded machine) still finds the drift.
+    let scale_by_hand = || {
         kubectl(
             &sites[0].api,
             &[
@@ -509,7 +496,13 @@ fn packages_reach_real_clusters_through_git_and_flux_and_their_state_comes_back(
                 "web-web",
                 "--replicas=7",
             ],
-        );
+        )
+    };
+    scale_by_hand();
+    wait_until("the drift to be reported", 30, || {
+        // Flux heals it every 3 s: scale it again whenever it did, so that a slow status
+        // sweep (a loaded machine) still finds the drift.
+        scale_by_hand();
         let st = status(&mgmt, &repo);
         let a = cluster_status(&st, "site-a");
         let drift: Vec<String> = serde_json::from_value(a["drift"].clone()).unwrap_or_default();
