@@ -355,7 +355,7 @@ fn copy_dir(from: &Path, to: &Path) -> Result<(), Error> {
 
 /// `clients` concurrent clients for `length`: half walk the cluster list in pages of 500
 /// (following `continue`), half get single clusters. Returns the latencies of each.
-fn load(
+pub fn load(
     url: &str,
     token: &str,
     clients: usize,

@@ -40,6 +40,36 @@ pub fn run(cmd: super::BenchCommand) -> Result<ExitCode> {
             println!("{}", atoll_bench::serve::markdown(&machine(), clusters, &r));
             Ok(ExitCode::SUCCESS)
         }
+        super::BenchCommand::Load {
+            url,
+            clients,
+            seconds,
+        } => {
+            let token = std::env::var("ATOLL_TOKEN")
+                .context("ATOLL_TOKEN: the bearer token to load the server with")?;
+            let (list, get) = atoll_bench::serve::load(
+                &url,
+                &token,
+                clients,
+                std::time::Duration::from_secs(seconds),
+            )?;
+            let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+            println!(
+                "list (pages of 500, {} clients): p50 {:.1} ms, p99 {:.1} ms, {} requests",
+                clients / 2,
+                ms(list.p50),
+                ms(list.p99),
+                list.count
+            );
+            println!(
+                "get one cluster ({} clients): p50 {:.1} ms, p99 {:.1} ms, {} requests",
+                clients - clients / 2,
+                ms(get.p50),
+                ms(get.p99),
+                get.count
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         super::BenchCommand::Run {
             clusters,
             seed,

@@ -180,6 +180,18 @@ enum BenchCommand {
         #[arg(long, default_value = "target/bench")]
         work: PathBuf,
     },
+    /// Lists and gets under load against a running `atoll serve`: half the clients walk the
+    /// cluster list in pages of 500 (following `continue`), half get single clusters.
+    Load {
+        /// The server, e.g. http://127.0.0.1:8080.
+        url: String,
+        /// Concurrent clients.
+        #[arg(long, default_value_t = 200)]
+        clients: usize,
+        /// How long to run, in seconds.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
     /// Run the benchmark suite for each fleet size and print the report (Markdown).
     Run {
         /// Fleet sizes, comma-separated.

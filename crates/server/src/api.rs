@@ -383,8 +383,8 @@ fn selected(q: &ListQuery, sel: &Selector, o: &crate::catalog::Entry) -> bool {
             .is_none_or(|w| o.stored.body["spec"]["owner"].as_str() == Some(w.as_str()))
 }
 
-/// A JSON response from text already serialised.
-fn json_text(body: String) -> Response {
+/// A JSON response from bytes already serialised.
+fn json_bytes(body: Bytes) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
@@ -425,42 +425,77 @@ async fn list(
         }
     };
     let limit = q.limit.unwrap_or(usize::MAX);
+    let unfiltered = (p.role == Role::Admin || !kind.team_owned() || ns.is_some())
+        && sel.is_empty()
+        && q.owner.is_none();
+    let page_key = unfiltered.then(|| {
+        (
+            kind.kind.clone(),
+            ns.map(str::to_string),
+            after.clone(),
+            limit,
+        )
+    });
+    if let Some(body) = page_key.as_ref().and_then(|k| snap.cached_page(k)) {
+        return Ok(json_bytes(body));
+    }
     let mut items = Vec::new();
     let mut last = None;
     let mut more = 0usize;
-    for (k, e) in snap.range(&kind.kind, ns, after.as_ref()) {
-        if !can_read(&p, kind, &k.1) || !selected(q, &sel, e) {
-            continue;
-        }
-        if items.len() < limit {
-            items.push(e.json.clone());
-            last = Some(k);
-        } else {
-            more += 1;
+    if unfiltered {
+        // Nothing to filter: the page is a slice of the kind's index.
+        let (page, rest) = snap.page(&kind.kind, ns, after.as_ref(), limit);
+        items.extend(page.iter().map(|e| e.json.clone()));
+        last = page.last().map(|e| {
+            (
+                e.stored.kind.clone(),
+                e.stored.namespace.clone(),
+                e.stored.name.clone(),
+            )
+        });
+        more = rest;
+    } else {
+        for (k, e) in snap.range(&kind.kind, ns, after.as_ref()) {
+            if !can_read(&p, kind, &k.1) || !selected(q, &sel, e) {
+                continue;
+            }
+            if items.len() < limit {
+                items.push(e.json.clone());
+                last = Some(k.clone());
+            } else {
+                more += 1;
+            }
         }
     }
     let mut meta = json!({"resourceVersion": snap.resource_version.to_string()});
     if more > 0
         && let Some(k) = last
     {
-        meta["continue"] = json!(crate::catalog::encode_continue(snap.resource_version, k));
+        meta["continue"] = json!(crate::catalog::encode_continue(snap.resource_version, &k));
         meta["remainingItemCount"] = json!(more);
     }
-    let mut body = String::with_capacity(items.iter().map(|i| i.len() + 1).sum::<usize>() + 256);
-    body.push_str(&format!(
-        "{{\"apiVersion\":\"{}\",\"kind\":\"{}List\",\"metadata\":{},\"items\":[",
-        atoll_model::API_VERSION,
-        kind.kind,
-        meta
-    ));
+    let mut body = Vec::with_capacity(items.iter().map(|i| i.len() + 1).sum::<usize>() + 256);
+    body.extend_from_slice(
+        format!(
+            "{{\"apiVersion\":\"{}\",\"kind\":\"{}List\",\"metadata\":{},\"items\":[",
+            atoll_model::API_VERSION,
+            kind.kind,
+            meta
+        )
+        .as_bytes(),
+    );
     for (i, item) in items.iter().enumerate() {
         if i > 0 {
-            body.push(',');
+            body.push(b',');
         }
-        body.push_str(item);
+        body.extend_from_slice(item);
     }
-    body.push_str("]}");
-    Ok(json_text(body))
+    body.extend_from_slice(b"]}");
+    let body = Bytes::from(body);
+    if let Some(k) = page_key {
+        snap.keep_page(k, body.clone());
+    }
+    Ok(json_bytes(body))
 }
 
 async fn get_one(
@@ -478,7 +513,7 @@ async fn get_one(
         .catalogs
         .current()
         .get(&kind.kind, ns, name)
-        .map(|e| json_text(e.json.to_string()))
+        .map(|e| json_bytes(e.json.clone()))
         .ok_or_else(|| {
             Problem::not_found(format!(
                 "{} {} not found",
@@ -612,11 +647,10 @@ async fn list_all(
     Path(plural): Path<String>,
     Query(q): Query<ListQuery>,
 ) -> Result<Response, Problem> {
-    let kind = state
-        .kind_by_plural(&plural)
-        .ok_or_else(|| Problem::not_found(format!("no resource `{plural}` in atoll.dev/v1alpha1")))?
-        .clone();
-    list(&state, &headers, &kind, None, &q).await
+    let kind = state.kind_by_plural(&plural).ok_or_else(|| {
+        Problem::not_found(format!("no resource `{plural}` in atoll.dev/v1alpha1"))
+    })?;
+    list(&state, &headers, kind, None, &q).await
 }
 
 async fn create_cluster_scoped(
@@ -626,7 +660,7 @@ async fn create_cluster_scoped(
     Query(q): Query<WriteQuery>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Problem> {
-    let kind = kind_for(&state, &plural, false)?.clone();
+    let kind = kind_for(&state, &plural, false)?;
     write_one(&state, &headers, &kind, "", None, body, &q, true).await
 }
 
@@ -635,7 +669,7 @@ async fn get_cluster_scoped(
     headers: HeaderMap,
     Path((plural, name)): Path<(String, String)>,
 ) -> Result<Response, Problem> {
-    let kind = kind_for(&state, &plural, false)?.clone();
+    let kind = kind_for(&state, &plural, false)?;
     get_one(&state, &headers, &kind, "", &name).await
 }
 
@@ -646,7 +680,7 @@ async fn update_cluster_scoped(
     Query(q): Query<WriteQuery>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Problem> {
-    let kind = kind_for(&state, &plural, false)?.clone();
+    let kind = kind_for(&state, &plural, false)?;
     write_one(&state, &headers, &kind, "", Some(&name), body, &q, false).await
 }
 
@@ -656,7 +690,7 @@ async fn delete_cluster_scoped(
     Path((plural, name)): Path<(String, String)>,
     Query(q): Query<WriteQuery>,
 ) -> Result<Response, Problem> {
-    let kind = kind_for(&state, &plural, false)?.clone();
+    let kind = kind_for(&state, &plural, false)?;
     delete_one(&state, &headers, &kind, "", &name, &q).await
 }
 
@@ -666,7 +700,7 @@ async fn list_namespaced(
     Path((ns, plural)): Path<(String, String)>,
     Query(q): Query<ListQuery>,
 ) -> Result<Response, Problem> {
-    let kind = kind_for(&state, &plural, true)?.clone();
+    let kind = kind_for(&state, &plural, true)?;
     list(&state, &headers, &kind, Some(&ns), &q).await
 }
 
@@ -677,7 +711,7 @@ async fn create_namespaced(
     Query(q): Query<WriteQuery>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Problem> {
-    let kind = kind_for(&state, &plural, true)?.clone();
+    let kind = kind_for(&state, &plural, true)?;
     write_one(&state, &headers, &kind, &ns, None, body, &q, true).await
 }
 
@@ -688,7 +722,7 @@ async fn delete_collection_namespaced(
     Path((ns, plural)): Path<(String, String)>,
     Query(q): Query<ListQuery>,
 ) -> Result<Response, Problem> {
-    let kind = kind_for(&state, &plural, true)?.clone();
+    let kind = kind_for(&state, &plural, true)?;
     let p = state.principal(&headers).await?;
     if !can_write(&p, &kind, &ns) {
         return Err(forbid(&p, "delete", &kind, &ns));
@@ -735,7 +769,7 @@ async fn get_namespaced(
     headers: HeaderMap,
     Path((ns, plural, name)): Path<(String, String, String)>,
 ) -> Result<Response, Problem> {
-    let kind = kind_for(&state, &plural, true)?.clone();
+    let kind = kind_for(&state, &plural, true)?;
     get_one(&state, &headers, &kind, &ns, &name).await
 }
 
@@ -746,7 +780,7 @@ async fn update_namespaced(
     Query(q): Query<WriteQuery>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Problem> {
-    let kind = kind_for(&state, &plural, true)?.clone();
+    let kind = kind_for(&state, &plural, true)?;
     write_one(&state, &headers, &kind, &ns, Some(&name), body, &q, false).await
 }
 
@@ -756,7 +790,7 @@ async fn delete_namespaced(
     Path((ns, plural, name)): Path<(String, String, String)>,
     Query(q): Query<WriteQuery>,
 ) -> Result<Response, Problem> {
-    let kind = kind_for(&state, &plural, true)?.clone();
+    let kind = kind_for(&state, &plural, true)?;
     delete_one(&state, &headers, &kind, &ns, &name, &q).await
 }
 
@@ -989,7 +1023,7 @@ async fn tosca(
         .get("team")
         .cloned()
         .ok_or_else(|| Problem::bad_request("give the owning team: ?team=NAME"))?;
-    let kind = state.kind_by_name("Application").expect("kind").clone();
+    let kind = state.kind_by_name("Application").expect("kind");
     if !can_write(&p, &kind, &team) {
         return Err(forbid(&p, "create", &kind, &team));
     }
@@ -1383,7 +1417,7 @@ async fn rollback_application(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Problem> {
     let p = state.principal(&headers).await?;
-    let kind = state.kind_by_name("Application").expect("kind").clone();
+    let kind = state.kind_by_name("Application").expect("kind");
     if !can_write(&p, &kind, &ns) {
         return Err(forbid(&p, "roll back", &kind, &ns));
     }

@@ -5,24 +5,25 @@
 //! promises. Each object's JSON is serialised once, when it is stored, not per request.
 
 use atoll_inventory::Stored;
+use axum::body::Bytes;
 use serde_json::Value;
-use std::collections::{BTreeMap, VecDeque};
-use std::sync::{Arc, Mutex, RwLock};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 /// One object, ready to serve.
 #[derive(Debug)]
 pub struct Entry {
     pub stored: Stored,
     pub labels: BTreeMap<String, String>,
-    /// The body, serialised.
-    pub json: Arc<str>,
+    /// The body, serialised (shared, not copied, by every response that carries it).
+    pub json: Bytes,
 }
 
 impl Entry {
     pub fn new(stored: Stored) -> Entry {
         let labels =
             serde_json::from_value(stored.body["metadata"]["labels"].clone()).unwrap_or_default();
-        let json = serde_json::to_string(&stored.body).expect("json").into();
+        let json = serde_json::to_vec(&stored.body).expect("json").into();
         Entry {
             stored,
             labels,
@@ -39,9 +40,87 @@ pub type Key = (String, String, String);
 pub struct Catalog {
     pub resource_version: i64,
     pub objects: BTreeMap<Key, Arc<Entry>>,
+    /// Each kind's objects in list order, built by the first page that needs it: a page is
+    /// then found by binary search and the rest counted without walking it (walking 10,000
+    /// clusters per page to count `remainingItemCount` was most of a list's time).
+    by_kind: OnceLock<HashMap<String, Vec<Arc<Entry>>>>,
+    /// Unfiltered list pages already served from this snapshot, which never changes: clients
+    /// walking the fleet page by page get the same bytes. Kept while this is the current
+    /// snapshot, up to [`PAGE_CACHE_BYTES`].
+    pages: Mutex<PageCache>,
 }
 
+#[derive(Debug, Default)]
+struct PageCache {
+    pages: HashMap<PageKey, Bytes>,
+    bytes: usize,
+    /// No longer the current snapshot: nothing more is kept.
+    retired: bool,
+}
+
+/// A list page: kind, namespace, the key it starts after, the limit.
+pub type PageKey = (String, Option<String>, Option<Key>, usize);
+
+/// At most this many bytes of list pages are kept per snapshot.
+pub const PAGE_CACHE_BYTES: usize = 64 << 20;
+
 impl Catalog {
+    fn new(resource_version: i64, objects: BTreeMap<Key, Arc<Entry>>) -> Catalog {
+        Catalog {
+            resource_version,
+            objects,
+            by_kind: OnceLock::new(),
+            pages: Default::default(),
+        }
+    }
+
+    /// A page served before from this snapshot.
+    pub fn cached_page(&self, key: &PageKey) -> Option<Bytes> {
+        self.pages.lock().expect("pages").pages.get(key).cloned()
+    }
+
+    /// Keeps a page's bytes for the next client asking for it, within the budget.
+    pub fn keep_page(&self, key: PageKey, body: Bytes) {
+        let mut c = self.pages.lock().expect("pages");
+        if !c.retired && c.bytes + body.len() <= PAGE_CACHE_BYTES {
+            c.bytes += body.len();
+            c.pages.insert(key, body);
+        }
+    }
+
+    /// Up to `limit` objects of `kind` (in `namespace` when given) after `after`, and how
+    /// many more follow them.
+    pub fn page(
+        &self,
+        kind: &str,
+        namespace: Option<&str>,
+        after: Option<&Key>,
+        limit: usize,
+    ) -> (&[Arc<Entry>], usize) {
+        let index = self.by_kind.get_or_init(|| {
+            let mut m: HashMap<String, Vec<Arc<Entry>>> = HashMap::new();
+            for (k, e) in &self.objects {
+                m.entry(k.0.clone()).or_default().push(e.clone());
+            }
+            m
+        });
+        let mut all = index.get(kind).map(Vec::as_slice).unwrap_or(&[]);
+        if let Some(n) = namespace {
+            let lo = all.partition_point(|e| e.stored.namespace.as_str() < n);
+            let hi = all.partition_point(|e| e.stored.namespace.as_str() <= n);
+            all = &all[lo..hi];
+        }
+        let start = after.map_or(0, |k| {
+            all.partition_point(|e| {
+                (e.stored.namespace.as_str(), e.stored.name.as_str())
+                    <= (k.1.as_str(), k.2.as_str())
+            })
+        });
+        let rest = &all[start..];
+        let n = rest.len().min(limit);
+        (&rest[..n], rest.len() - n)
+    }
+
     /// The objects of `kind` (in `namespace` when given), from just after `after`.
     pub fn range<'a>(
         &'a self,
@@ -109,10 +188,7 @@ impl Catalogs {
                 )
             })
             .collect();
-        self.publish(Catalog {
-            resource_version,
-            objects,
-        });
+        self.publish(Catalog::new(resource_version, objects));
     }
 
     /// Publishes the current snapshot with `written` applied: (kind, namespace, name) and the
@@ -141,15 +217,17 @@ impl Catalogs {
                 }
             }
         }
-        self.publish(Catalog {
-            resource_version,
-            objects,
-        });
+        self.publish(Catalog::new(resource_version, objects));
     }
 
     fn publish(&self, c: Catalog) {
         let new = Arc::new(c);
         let old = std::mem::replace(&mut *self.current.write().expect("catalog"), new);
+        // Old snapshots serve only walks already under way: their pages are not kept.
+        *old.pages.lock().expect("pages") = PageCache {
+            retired: true,
+            ..Default::default()
+        };
         let mut recent = self.recent.lock().expect("catalog");
         recent.push_front(old);
         recent.truncate(KEPT);
@@ -210,6 +288,51 @@ mod tests {
         assert_eq!(decode_continue(&t), Some((42, k)));
         for bad in ["", "zz", "4", "343", &"00".repeat(2000)] {
             assert_eq!(decode_continue(bad), None, "{bad}");
+        }
+    }
+
+    /// A page from the index is the page walking the map would give, for every start point,
+    /// namespace and limit.
+    #[test]
+    fn pages_from_the_index_match_the_walk() {
+        let mut objects = Vec::new();
+        for (kind, ns) in [("Application", "a"), ("Application", "b"), ("Cluster", "")] {
+            for i in 0..7 {
+                objects.push(Stored {
+                    kind: kind.into(),
+                    namespace: ns.into(),
+                    name: format!("n{i}"),
+                    resource_version: 1,
+                    body: serde_json::json!({"metadata": {"name": format!("n{i}")}}),
+                });
+            }
+        }
+        let c = Catalogs::default();
+        c.replace(objects, 1);
+        let snap = c.current();
+        for (kind, ns) in [
+            ("Application", None),
+            ("Application", Some("a")),
+            ("Application", Some("b")),
+            ("Application", Some("zz")),
+            ("Cluster", None),
+            ("Team", None),
+        ] {
+            let keys: Vec<Key> = snap.range(kind, ns, None).map(|(k, _)| k.clone()).collect();
+            for limit in [1, 3, 7, 100] {
+                for start in 0..=keys.len() {
+                    let after = start.checked_sub(1).map(|i| keys[i].clone());
+                    let walk: Vec<&str> = snap
+                        .range(kind, ns, after.as_ref())
+                        .map(|(k, _)| k.2.as_str())
+                        .collect();
+                    let (page, more) = snap.page(kind, ns, after.as_ref(), limit);
+                    let names: Vec<&str> = page.iter().map(|e| e.stored.name.as_str()).collect();
+                    let n = walk.len().min(limit);
+                    assert_eq!(names, walk[..n], "{kind} {ns:?} {limit} {start}");
+                    assert_eq!(more, walk.len() - n);
+                }
+            }
         }
     }
 }
