@@ -661,7 +661,7 @@ async fn create_cluster_scoped(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Problem> {
     let kind = kind_for(&state, &plural, false)?;
-    write_one(&state, &headers, &kind, "", None, body, &q, true).await
+    write_one(&state, &headers, kind, "", None, body, &q, true).await
 }
 
 async fn get_cluster_scoped(
@@ -670,7 +670,7 @@ async fn get_cluster_scoped(
     Path((plural, name)): Path<(String, String)>,
 ) -> Result<Response, Problem> {
     let kind = kind_for(&state, &plural, false)?;
-    get_one(&state, &headers, &kind, "", &name).await
+    get_one(&state, &headers, kind, "", &name).await
 }
 
 async fn update_cluster_scoped(
@@ -681,7 +681,7 @@ async fn update_cluster_scoped(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Problem> {
     let kind = kind_for(&state, &plural, false)?;
-    write_one(&state, &headers, &kind, "", Some(&name), body, &q, false).await
+    write_one(&state, &headers, kind, "", Some(&name), body, &q, false).await
 }
 
 async fn delete_cluster_scoped(
@@ -691,7 +691,7 @@ async fn delete_cluster_scoped(
     Query(q): Query<WriteQuery>,
 ) -> Result<Response, Problem> {
     let kind = kind_for(&state, &plural, false)?;
-    delete_one(&state, &headers, &kind, "", &name, &q).await
+    delete_one(&state, &headers, kind, "", &name, &q).await
 }
 
 async fn list_namespaced(
@@ -701,7 +701,7 @@ async fn list_namespaced(
     Query(q): Query<ListQuery>,
 ) -> Result<Response, Problem> {
     let kind = kind_for(&state, &plural, true)?;
-    list(&state, &headers, &kind, Some(&ns), &q).await
+    list(&state, &headers, kind, Some(&ns), &q).await
 }
 
 async fn create_namespaced(
@@ -712,7 +712,7 @@ async fn create_namespaced(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Problem> {
     let kind = kind_for(&state, &plural, true)?;
-    write_one(&state, &headers, &kind, &ns, None, body, &q, true).await
+    write_one(&state, &headers, kind, &ns, None, body, &q, true).await
 }
 
 /// Deletes every object of the collection the selector (and `owner`) picks, as one change.
@@ -724,8 +724,8 @@ async fn delete_collection_namespaced(
 ) -> Result<Response, Problem> {
     let kind = kind_for(&state, &plural, true)?;
     let p = state.principal(&headers).await?;
-    if !can_write(&p, &kind, &ns) {
-        return Err(forbid(&p, "delete", &kind, &ns));
+    if !can_write(&p, kind, &ns) {
+        return Err(forbid(&p, "delete", kind, &ns));
     }
     if q.label_selector.is_none() && q.owner.is_none() {
         return Err(Problem::bad_request(
@@ -770,7 +770,7 @@ async fn get_namespaced(
     Path((ns, plural, name)): Path<(String, String, String)>,
 ) -> Result<Response, Problem> {
     let kind = kind_for(&state, &plural, true)?;
-    get_one(&state, &headers, &kind, &ns, &name).await
+    get_one(&state, &headers, kind, &ns, &name).await
 }
 
 async fn update_namespaced(
@@ -781,7 +781,7 @@ async fn update_namespaced(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Problem> {
     let kind = kind_for(&state, &plural, true)?;
-    write_one(&state, &headers, &kind, &ns, Some(&name), body, &q, false).await
+    write_one(&state, &headers, kind, &ns, Some(&name), body, &q, false).await
 }
 
 async fn delete_namespaced(
@@ -791,7 +791,7 @@ async fn delete_namespaced(
     Query(q): Query<WriteQuery>,
 ) -> Result<Response, Problem> {
     let kind = kind_for(&state, &plural, true)?;
-    delete_one(&state, &headers, &kind, &ns, &name, &q).await
+    delete_one(&state, &headers, kind, &ns, &name, &q).await
 }
 
 // ---------------------------------------------------------------- plan, apply, tasks
@@ -1024,8 +1024,8 @@ async fn tosca(
         .cloned()
         .ok_or_else(|| Problem::bad_request("give the owning team: ?team=NAME"))?;
     let kind = state.kind_by_name("Application").expect("kind");
-    if !can_write(&p, &kind, &team) {
-        return Err(forbid(&p, "create", &kind, &team));
+    if !can_write(&p, kind, &team) {
+        return Err(forbid(&p, "create", kind, &team));
     }
     let bytes = body_bytes(body)?;
     let text = body_text(&bytes)?;
@@ -1418,8 +1418,8 @@ async fn rollback_application(
 ) -> Result<Response, Problem> {
     let p = state.principal(&headers).await?;
     let kind = state.kind_by_name("Application").expect("kind");
-    if !can_write(&p, &kind, &ns) {
-        return Err(forbid(&p, "roll back", &kind, &ns));
+    if !can_write(&p, kind, &ns) {
+        return Err(forbid(&p, "roll back", kind, &ns));
     }
     let bytes = body_bytes(body)?;
     let b: RollbackBody = parse_json(body_text(&bytes)?, "rollback (expected {\"toEvent\": N})")?;
