@@ -133,6 +133,36 @@ impl Env {
         head(&self.repo)
     }
 
+    /// `commit` is HEAD or an ancestor of it whose packages and Cluster API objects of
+    /// `clusters` are HEAD's: what an object's `status.commit` promises.
+    fn same_rendering(&self, commit: &str, clusters: &[String]) -> bool {
+        let ok = |args: &[&str]| {
+            std::process::Command::new("git")
+                .arg("-C")
+                .arg(&self.repo)
+                .args(args)
+                .output()
+                .is_ok_and(|o| o.status.success())
+        };
+        if commit.is_empty() || !ok(&["merge-base", "--is-ancestor", commit, "HEAD"]) {
+            return false;
+        }
+        clusters.iter().all(|c| {
+            ["clusters/", "management/clusters/"].iter().all(|dir| {
+                let at = |rev: &str| {
+                    std::process::Command::new("git")
+                        .arg("-C")
+                        .arg(&self.repo)
+                        .args(["rev-parse", "-q", "--verify", &format!("{rev}:{dir}{c}")])
+                        .output()
+                        .map(|o| o.stdout)
+                        .unwrap_or_default()
+                };
+                at(commit) == at("HEAD")
+            })
+        })
+    }
+
     /// Paths in HEAD.
     fn tree(&self) -> Vec<String> {
         self.git(&["ls-tree", "-r", "--name-only", "HEAD"])
@@ -251,10 +281,10 @@ fn converged(env: &Env, expect: usize) -> Result<(), String> {
         if c["status"]["observedGeneration"] != c["metadata"]["generation"] {
             return Err(format!("{name}: observedGeneration behind"));
         }
-        if c["status"]["commit"] != head.as_str() {
+        let at = c["status"]["commit"].as_str().unwrap_or("");
+        if !env.same_rendering(at, &[name.to_string()]) {
             return Err(format!(
-                "{name}: status.commit {} != HEAD {head}",
-                c["status"]["commit"]
+                "{name}: its rendering at status.commit {at} is not HEAD's ({head})"
             ));
         }
     }
@@ -263,7 +293,14 @@ fn converged(env: &Env, expect: usize) -> Result<(), String> {
     let apps = env.json(&["get", "applications.atoll.dev", "-A"]);
     for a in apps["items"].as_array().unwrap() {
         let name = a["metadata"]["name"].as_str().unwrap();
-        if !is_true(a, "Ready") || a["status"]["commit"] != head.as_str() {
+        let placed: Vec<String> = a["status"]["clusters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c.as_str().map(str::to_string))
+            .collect();
+        let at = a["status"]["commit"].as_str().unwrap_or("");
+        if !is_true(a, "Ready") || !env.same_rendering(at, &placed) {
             return Err(format!(
                 "Application {name} not Ready at HEAD: {}",
                 a["status"]

@@ -33,7 +33,9 @@ pub struct Status {
     /// Clusters this object is placed on or affects.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub clusters: Vec<String>,
-    /// The Git commit of the last render that included this object.
+    /// The Git commit that last changed what this object renders to (the packages of its
+    /// clusters); HEAD holds the same rendering of it. Not moved by commits that change only
+    /// other clusters, so that a one-cluster change rewrites one status, not the fleet's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commit: Option<String>,
     /// The Cluster API phase, read back from the CAPI Cluster (Cluster kind only).

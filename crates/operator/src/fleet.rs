@@ -66,6 +66,8 @@ pub struct Outcome {
     pub invalid: BTreeMap<String, Vec<String>>,
     /// Every cluster rendered.
     pub clusters: BTreeSet<String>,
+    /// Clusters whose files this pass rendered again and committed (empty without a commit).
+    pub rendered: BTreeSet<String>,
     /// Object key → the clusters it is placed on or affects.
     pub affects: BTreeMap<String, BTreeSet<String>>,
     /// Cluster → key of the declaration it comes from (a Cluster, or a LogicalCluster /
@@ -321,6 +323,7 @@ pub async fn pass(
             done.message.lines().next().unwrap_or("")
         );
         outcome.committed = true;
+        outcome.rendered = rendered.clone();
     }
     outcome.commit = done.head.map(|c| c.to_string());
     let repo = pipeline.repo().expect("created");

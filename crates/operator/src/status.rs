@@ -174,9 +174,8 @@ impl Report<'_> {
             };
             return Verdict::stalled(reason, failed.join("; "));
         }
-        let at = self
-            .outcome
-            .commit
+        let commit = self.commit_of(o, clusters);
+        let at = commit
             .as_deref()
             .map(|c| &c[..c.len().min(12)])
             .unwrap_or("-");
@@ -232,12 +231,26 @@ impl Report<'_> {
         }
     }
 
+    /// The commit that last changed `o`'s rendering: the one it reported, unless this pass
+    /// committed a new rendering of one of its clusters or it has changed since (then HEAD).
+    fn commit_of(&self, o: &Object, clusters: &[String]) -> Option<String> {
+        let unchanged = o.status.commit.is_some()
+            && o.status.observed_generation == o.generation
+            && o.status.clusters.as_slice() == clusters
+            && !clusters.iter().any(|c| self.outcome.rendered.contains(c));
+        if unchanged {
+            o.status.commit.clone()
+        } else {
+            self.outcome.commit.clone()
+        }
+    }
+
     fn status(&self, o: &Object, v: &Verdict, clusters: Vec<String>) -> Status {
         Status {
             observed_generation: o.generation,
             conditions: conditions(&o.status.conditions, o.generation, v),
+            commit: self.commit_of(o, &clusters),
             clusters,
-            commit: self.outcome.commit.clone(),
             phase: None,
             sync: None,
             at_head: None,

@@ -241,6 +241,14 @@ impl ApiServer {
         self.dir.path()
     }
 
+    /// etcd's and kube-apiserver's process ids (to read their memory).
+    pub fn pids(&self) -> Vec<(String, u32)> {
+        vec![
+            ("etcd".into(), self.etcd.id()),
+            ("kube-apiserver".into(), self.apiserver.id()),
+        ]
+    }
+
     /// Freezes the API server (SIGSTOP): connections are accepted by the kernel and never
     /// answered, as with a site whose link is down.
     pub fn pause(&self) {
