@@ -141,15 +141,23 @@ fn main() {
         }
     }
     let created = created.unwrap_or_else(|| panic!("not every cluster was applied: {last}"));
-    // Let the first pass's status writes settle before timing single changes.
-    let mut quiet = head(&repo);
+    // Let the first pass's status writes (and the first sweep of the agents, which changes
+    // every Cluster's status once) settle before timing single changes: the operator logs
+    // "pass took" when a pass has written its statuses, so a log whose last pass line is one
+    // of those and that has not grown for 20 s means it is idle.
+    let mut size = 0;
     loop {
-        std::thread::sleep(Duration::from_secs(10));
-        let h = head(&repo);
-        if h == quiet {
+        std::thread::sleep(Duration::from_secs(20));
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let finished = text
+            .lines()
+            .rev()
+            .find(|l| l.contains("atoll_operator: pass"))
+            .is_some_and(|l| l.contains("pass took"));
+        if finished && text.len() == size {
             break;
         }
-        quiet = h;
+        size = text.len();
     }
     let after_first = rss_mib(operator.id());
 
@@ -266,4 +274,9 @@ fn main() {
     println!("| management cluster | {api_rss} |");
     let _ = operator.kill();
     let _ = operator.wait();
+    // The operator's log outlives the management cluster's folder, for a look at its passes.
+    let kept = std::env::temp_dir().join(format!("atoll-operator-bench-{n}.log"));
+    if std::fs::copy(&log, &kept).is_ok() {
+        eprintln!("operator log: {}", kept.display());
+    }
 }

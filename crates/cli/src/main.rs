@@ -1,8 +1,8 @@
 //! The `atoll` command line: a thin shell over the model, engine and Git crates.
 
 use anyhow::{Context, Result};
-use atoll_gitops::{ChangeKind, ClusterPlan, PlanStatus};
 use atoll_model::Model;
+use atoll_pipeline::plan::{ChangeKind, ClusterPlan, PlanStatus};
 use atoll_pipeline::{Failure, Options, Pipeline, Reuse};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::{IsTerminal, Write};
@@ -547,7 +547,7 @@ fn print_plan(plans: &[ClusterPlan], diff: bool) {
             out,
             "{} {} ({} files: +{} ~{} -{})",
             paint(code, sym),
-            paint("1", &p.cluster),
+            paint("1", p.cluster.as_str()),
             p.files.len(),
             p.added,
             p.modified,

@@ -133,9 +133,9 @@ impl Env {
         head(&self.repo)
     }
 
-    /// `commit` is HEAD or an ancestor of it whose packages and Cluster API objects of
-    /// `clusters` are HEAD's: what an object's `status.commit` promises.
-    fn same_rendering(&self, commit: &str, clusters: &[String]) -> bool {
+    /// `commit` is HEAD or an ancestor of it where every one of `dirs` is as in HEAD: what
+    /// an object's `status.commit` promises about its rendering.
+    fn same_rendering(&self, commit: &str, dirs: &[String]) -> bool {
         let ok = |args: &[&str]| {
             std::process::Command::new("git")
                 .arg("-C")
@@ -147,19 +147,17 @@ impl Env {
         if commit.is_empty() || !ok(&["merge-base", "--is-ancestor", commit, "HEAD"]) {
             return false;
         }
-        clusters.iter().all(|c| {
-            ["clusters/", "management/clusters/"].iter().all(|dir| {
-                let at = |rev: &str| {
-                    std::process::Command::new("git")
-                        .arg("-C")
-                        .arg(&self.repo)
-                        .args(["rev-parse", "-q", "--verify", &format!("{rev}:{dir}{c}")])
-                        .output()
-                        .map(|o| o.stdout)
-                        .unwrap_or_default()
-                };
-                at(commit) == at("HEAD")
-            })
+        dirs.iter().all(|dir| {
+            let at = |rev: &str| {
+                std::process::Command::new("git")
+                    .arg("-C")
+                    .arg(&self.repo)
+                    .args(["rev-parse", "-q", "--verify", &format!("{rev}:{dir}")])
+                    .output()
+                    .map(|o| o.stdout)
+                    .unwrap_or_default()
+            };
+            at(commit) == at("HEAD")
         })
     }
 
@@ -282,7 +280,11 @@ fn converged(env: &Env, expect: usize) -> Result<(), String> {
             return Err(format!("{name}: observedGeneration behind"));
         }
         let at = c["status"]["commit"].as_str().unwrap_or("");
-        if !env.same_rendering(at, &[name.to_string()]) {
+        let dirs = [
+            format!("clusters/{name}"),
+            format!("management/clusters/{name}"),
+        ];
+        if !env.same_rendering(at, &dirs) {
             return Err(format!(
                 "{name}: its rendering at status.commit {at} is not HEAD's ({head})"
             ));
@@ -299,8 +301,13 @@ fn converged(env: &Env, expect: usize) -> Result<(), String> {
             .flatten()
             .filter_map(|c| c.as_str().map(str::to_string))
             .collect();
+        let team = a["metadata"]["namespace"].as_str().unwrap_or("");
+        let dirs: Vec<String> = placed
+            .iter()
+            .map(|c| format!("clusters/{c}/apps/{team}/{name}"))
+            .collect();
         let at = a["status"]["commit"].as_str().unwrap_or("");
-        if !is_true(a, "Ready") || !env.same_rendering(at, &placed) {
+        if !is_true(a, "Ready") || !env.same_rendering(at, &dirs) {
             return Err(format!(
                 "Application {name} not Ready at HEAD: {}",
                 a["status"]
@@ -371,7 +378,16 @@ fn operator_reconciles_scales_upgrades_reports_and_cleans_up() {
 
     // The observed side is in the status: no workload cluster runs here, so no kubeconfig
     // Secret exists yet — said as such (the operator may read Secrets in the management
-    // namespace, so it is not a permission error).
+    // namespace, so it is not a permission error). The agents are swept beside the passes,
+    // so the first sweep's report may follow the first commit by a moment.
+    wait_until("the agents' sweep in the status", 60, &[&op], || {
+        let paris = env.json(&["get", "clusters.atoll.dev", "edge-paris"]);
+        let pos = env.json(&["get", "applications.atoll.dev", "-n", "retail", "pos"]);
+        if paris["status"]["sync"].is_null() || pos["status"]["atHead"].is_null() {
+            return Err(format!("{} / {}", paris["status"], pos["status"]));
+        }
+        Ok(())
+    });
     let paris = env.json(&["get", "clusters.atoll.dev", "edge-paris"]);
     let sync = &paris["status"]["sync"];
     assert_eq!(sync["state"], "Unreachable", "{sync}");

@@ -299,37 +299,17 @@ fn object<T: Serialize>(kind: &str, d: &Decl<T>) -> Value {
     json!({"apiVersion": API_VERSION, "kind": kind, "metadata": meta, "spec": d.spec})
 }
 
-impl Declarations {
-    /// Every declaration as an atoll.dev/v1alpha1 object (what `atoll convert` prints).
-    pub fn to_objects(&self) -> Vec<Value> {
-        let mut out = Vec::new();
-        out.extend(self.fleets.iter().map(|d| object("Fleet", d)));
-        out.extend(
-            self.profiles
-                .iter()
-                .map(|d| object("InfrastructureProfile", d)),
-        );
-        out.extend(self.pools.iter().map(|d| object("IPPool", d)));
-        out.extend(self.catalogs.iter().map(|d| object("ClusterCatalog", d)));
-        out.extend(self.clusters.iter().map(|d| object("Cluster", d)));
-        out.extend(
-            self.logical_clusters
-                .iter()
-                .map(|d| object("LogicalCluster", d)),
-        );
-        out.extend(self.teams.iter().map(|d| object("Team", d)));
-        out.extend(self.applications.iter().map(|d| object("Application", d)));
-        out.extend(self.policies.iter().map(|d| object("TargetPolicy", d)));
-        out.extend(
-            self.workload_deployments
-                .iter()
-                .map(|d| object("WorkloadDeployment", d)),
-        );
-        out.extend(
-            self.package_variants
-                .iter()
-                .map(|d| object("PackageVariant", d)),
-        );
-        out
-    }
+macro_rules! to_objects {
+    ($($kind:ident, $field:ident: $spec:ty, $scope:ident;)*) => {
+        impl Declarations {
+            /// Every declaration as an atoll.dev/v1alpha1 object (what `atoll convert` prints),
+            /// kind by kind in the order of [`KINDS`](crate::KINDS).
+            pub fn to_objects(&self) -> Vec<Value> {
+                let mut out = Vec::new();
+                $( out.extend(self.$field.iter().map(|d| object(stringify!($kind), d))); )*
+                out
+            }
+        }
+    };
 }
+crate::kinds::for_each_kind!(to_objects);

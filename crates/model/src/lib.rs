@@ -5,6 +5,7 @@
 //! expected; all errors of a load are reported together.
 
 pub mod convert;
+pub mod kinds;
 pub mod load;
 pub mod names;
 pub mod parsed;
@@ -14,6 +15,7 @@ pub mod types;
 pub mod validate;
 pub mod yaml;
 
+pub use kinds::{KINDS, crds, is_namespaced};
 pub use load::{
     Decl, Declarations, Diagnostic, Diagnostics, Origin, load_paths, load_str, load_value,
 };

@@ -179,66 +179,52 @@ pub struct Decl<T> {
     pub origin: Origin,
 }
 
-/// Every declaration read, in file order.
-#[derive(Debug, Clone, Default)]
-pub struct Declarations {
-    pub fleets: Vec<Decl<FleetSpec>>,
-    pub profiles: Vec<Decl<InfrastructureProfileSpec>>,
-    pub catalogs: Vec<Decl<ClusterCatalogSpec>>,
-    pub clusters: Vec<Decl<ClusterSpec>>,
-    pub logical_clusters: Vec<Decl<LogicalClusterSpec>>,
-    pub teams: Vec<Decl<TeamSpec>>,
-    pub applications: Vec<Decl<ApplicationSpec>>,
-    pub policies: Vec<Decl<TargetPolicySpec>>,
-    pub workload_deployments: Vec<Decl<WorkloadDeploymentSpec>>,
-    pub package_variants: Vec<Decl<PackageVariantSpec>>,
-    pub pools: Vec<Decl<IPPoolSpec>>,
-}
+macro_rules! declarations {
+    ($($kind:ident, $field:ident: $spec:ty, $scope:ident;)*) => {
+        /// Every declaration read, in file order: one list per kind.
+        #[derive(Debug, Clone, Default)]
+        pub struct Declarations {
+            $(
+                #[doc = concat!("The ", stringify!($kind), " declarations.")]
+                pub $field: Vec<Decl<$spec>>,
+            )*
+        }
 
-impl Declarations {
-    /// Appends `other`'s declarations after this one's.
-    pub fn extend(&mut self, other: Declarations) {
-        let Declarations {
-            fleets,
-            profiles,
-            catalogs,
-            clusters,
-            logical_clusters,
-            teams,
-            applications,
-            policies,
-            workload_deployments,
-            package_variants,
-            pools,
-        } = other;
-        self.fleets.extend(fleets);
-        self.profiles.extend(profiles);
-        self.catalogs.extend(catalogs);
-        self.clusters.extend(clusters);
-        self.logical_clusters.extend(logical_clusters);
-        self.teams.extend(teams);
-        self.applications.extend(applications);
-        self.policies.extend(policies);
-        self.workload_deployments.extend(workload_deployments);
-        self.package_variants.extend(package_variants);
-        self.pools.extend(pools);
-    }
-}
+        impl Declarations {
+            /// Appends `other`'s declarations after this one's.
+            pub fn extend(&mut self, other: Declarations) {
+                $( self.$field.extend(other.$field); )*
+            }
+        }
 
-/// The kinds atoll reads, as `apiVersion`, `kind`.
-pub const KINDS: &[&str] = &[
-    "Fleet",
-    "InfrastructureProfile",
-    "ClusterCatalog",
-    "Cluster",
-    "LogicalCluster",
-    "Team",
-    "Application",
-    "TargetPolicy",
-    "WorkloadDeployment",
-    "PackageVariant",
-    "IPPool",
-];
+        /// Types the spec of a declaration of `kind` (one of [`KINDS`]) into its list.
+        #[allow(clippy::too_many_arguments)]
+        fn push_typed(
+            decls: &mut Declarations,
+            kind: &str,
+            spec: Value,
+            name: String,
+            namespace: Option<String>,
+            labels: BTreeMap<String, String>,
+            origin: Origin,
+            diags: &mut Vec<Diagnostic>,
+        ) {
+            match kind {
+                $(
+                    stringify!($kind) => {
+                        if let Some(spec) = typed::<$spec>(spec, &origin, diags) {
+                            decls.$field.push(Decl { name, namespace, labels, spec, origin });
+                        }
+                    }
+                )*
+                _ => unreachable!("{kind} is not in KINDS"),
+            }
+        }
+    };
+}
+crate::kinds::for_each_kind!(declarations);
+
+pub use crate::kinds::KINDS;
 
 /// Lists the YAML files under `paths` (files as given, folders walked recursively), sorted
 /// within each folder so that loading is deterministic.
@@ -582,7 +568,7 @@ fn load_doc(
         diags.push(origin.error("apiVersion", msg));
         return;
     }
-    let namespaced = matches!(kind.as_str(), "Application" | "TargetPolicy");
+    let namespaced = crate::kinds::is_namespaced(&kind);
     if namespaced && namespace.as_deref().unwrap_or("").is_empty() {
         diags.push(origin.error(
             "metadata",
@@ -596,38 +582,16 @@ fn load_doc(
             format!("{kind} is cluster-scoped: remove `metadata.namespace`"),
         ));
     }
-    macro_rules! push {
-        ($field:ident, $ty:ty) => {{
-            if let Some(spec) = typed::<$ty>(spec, &origin, diags) {
-                decls.$field.push(Decl {
-                    name,
-                    namespace,
-                    labels,
-                    spec,
-                    origin,
-                });
-            }
-        }};
-    }
-    match kind.as_str() {
-        "Fleet" => push!(fleets, FleetSpec),
-        "InfrastructureProfile" => push!(profiles, InfrastructureProfileSpec),
-        "ClusterCatalog" => push!(catalogs, ClusterCatalogSpec),
-        "Cluster" => push!(clusters, ClusterSpec),
-        "LogicalCluster" => push!(logical_clusters, LogicalClusterSpec),
-        "Team" => push!(teams, TeamSpec),
-        "Application" => push!(applications, ApplicationSpec),
-        "TargetPolicy" => push!(policies, TargetPolicySpec),
-        "WorkloadDeployment" => push!(workload_deployments, WorkloadDeploymentSpec),
-        "PackageVariant" => push!(package_variants, PackageVariantSpec),
-        "IPPool" => push!(pools, IPPoolSpec),
-        other => diags.push(origin.error(
+    if KINDS.contains(&kind.as_str()) {
+        push_typed(decls, &kind, spec, name, namespace, labels, origin, diags);
+    } else {
+        diags.push(origin.error(
             "kind",
             format!(
-                "unknown kind `{other}` in {API_VERSION}, expected one of: {}",
+                "unknown kind `{kind}` in {API_VERSION}, expected one of: {}",
                 KINDS.join(", ")
             ),
-        )),
+        ));
     }
 }
 

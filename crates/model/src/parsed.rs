@@ -92,7 +92,7 @@ impl<T> In<T> {
 }
 
 macro_rules! stored_kinds {
-    ($($field:ident: $ty:ty),* $(,)?) => {
+    ($($kind:ident, $field:ident: $ty:ty, $scope:ident;)*) => {
         #[derive(Serialize)]
         struct FileOut<'a> {
             $(
@@ -128,19 +128,7 @@ macro_rules! stored_kinds {
     };
 }
 
-stored_kinds!(
-    fleets: FleetSpec,
-    profiles: InfrastructureProfileSpec,
-    catalogs: ClusterCatalogSpec,
-    clusters: ClusterSpec,
-    logical_clusters: LogicalClusterSpec,
-    teams: TeamSpec,
-    applications: ApplicationSpec,
-    policies: TargetPolicySpec,
-    workload_deployments: WorkloadDeploymentSpec,
-    package_variants: PackageVariantSpec,
-    pools: IPPoolSpec,
-);
+crate::kinds::for_each_kind!(stored_kinds);
 
 #[cfg(test)]
 mod tests {

@@ -33,9 +33,11 @@ pub struct Status {
     /// Clusters this object is placed on or affects.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub clusters: Vec<String>,
-    /// The Git commit that last changed what this object renders to (the packages of its
-    /// clusters); HEAD holds the same rendering of it. Not moved by commits that change only
-    /// other clusters, so that a one-cluster change rewrites one status, not the fleet's.
+    /// The Git commit that last changed what this object renders to (an Application: its
+    /// package on each of its clusters; anything else: its clusters' packages and Cluster API
+    /// objects); HEAD holds the same rendering of it. Not moved by commits that change only
+    /// other clusters or other applications, so that a one-cluster change rewrites one
+    /// status, not the fleet's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commit: Option<String>,
     /// The Cluster API phase, read back from the CAPI Cluster (Cluster kind only).
@@ -1032,24 +1034,4 @@ impl PoolPurpose {
             PoolPurpose::LoadBalancer => 32,
         }
     }
-}
-
-/// Every CRD atoll defines, in a stable order.
-pub fn crds()
--> Vec<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition>
-{
-    use kube::CustomResourceExt;
-    vec![
-        Fleet::crd(),
-        InfrastructureProfile::crd(),
-        ClusterCatalog::crd(),
-        Cluster::crd(),
-        LogicalCluster::crd(),
-        Team::crd(),
-        Application::crd(),
-        TargetPolicy::crd(),
-        WorkloadDeployment::crd(),
-        PackageVariant::crd(),
-        IPPool::crd(),
-    ]
 }

@@ -68,6 +68,8 @@ pub struct Outcome {
     pub clusters: BTreeSet<String>,
     /// Clusters whose files this pass rendered again and committed (empty without a commit).
     pub rendered: BTreeSet<String>,
+    /// Applications (`team/app`) whose package on some cluster this pass's commit changed.
+    pub changed_apps: BTreeSet<String>,
     /// Object key → the clusters it is placed on or affects.
     pub affects: BTreeMap<String, BTreeSet<String>>,
     /// Cluster → key of the declaration it comes from (a Cluster, or a LogicalCluster /
@@ -177,10 +179,13 @@ pub struct Memory {
     pub applied: BTreeMap<String, String>,
     /// The fleet repository through the one pipeline (it keeps the last render's memo).
     pub pipeline: Option<Pipeline>,
-    /// What each cluster's agent last reported (a failed read keeps the last contact).
+    /// What each cluster's agent reported in the last sweep (for rollouts' health gates).
     pub syncs: BTreeMap<String, atoll_status::ClusterSync>,
-    /// Clients to the clusters, kept between passes.
-    pub clients: atoll_status::Clients,
+    /// Whether the last pass made a commit.
+    pub committed_last: bool,
+    /// The status last written per object (`key` → uid and status): the watch cache can lag
+    /// behind the operator's own writes, and without this a pass would write them again.
+    pub written: std::sync::Mutex<std::collections::HashMap<String, (String, atoll_model::Status)>>,
 }
 
 impl Settings {
@@ -304,6 +309,28 @@ pub async fn pass(
         .map(|(p, b)| (p.clone(), b.to_vec()))
         .collect();
     let (rendered, clusters) = (plan.change.rendered.clone(), plan.change.clusters.clone());
+    // `clusters/<c>/apps/<team>/<app>/…`: which applications' packages the commit touches.
+    let changed_apps: BTreeSet<String> = plan
+        .change
+        .plans
+        .iter()
+        .flat_map(|p| &p.files)
+        .filter_map(|f| {
+            let mut parts = f.path.split('/');
+            match (
+                parts.next(),
+                parts.next(),
+                parts.next(),
+                parts.next(),
+                parts.next(),
+            ) {
+                (Some("clusters"), Some(_), Some("apps"), Some(team), Some(app)) => {
+                    Some(format!("{team}/{app}"))
+                }
+                _ => None,
+            }
+        })
+        .collect();
     let done = tokio::task::block_in_place(|| {
         pipeline.commit_and_publish(plan, &model, Some("Rendered by atoll operator."))
     })
@@ -324,6 +351,7 @@ pub async fn pass(
         );
         outcome.committed = true;
         outcome.rendered = rendered.clone();
+        outcome.changed_apps = changed_apps;
     }
     outcome.commit = done.head.map(|c| c.to_string());
     let repo = pipeline.repo().expect("created");

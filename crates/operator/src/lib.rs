@@ -139,81 +139,149 @@ async fn controller(client: kube::Client, cfg: &Config) {
     let caches = observe::Caches::start(&client);
     caches.ready().await;
     tracing::info!("caches filled; reconciling");
-    let applier = apply::Applier::new(client.clone());
-    let mut memory = fleet::Memory::default();
-    let mut last: Option<String> = None;
-    let mut backoff = Backoff(0);
-    let mut wake_at: Option<Instant> = None;
-    let mut last_pass = Instant::now();
+    let observed = std::sync::Mutex::new(Observed::default());
+    let (swept, kick) = (tokio::sync::Notify::new(), tokio::sync::Notify::new());
+    let sweep = sweep_agents(
+        client.clone(),
+        cfg.settings.repo.clone(),
+        &observed,
+        &swept,
+        &kick,
+    );
+    let passes = async {
+        let applier = apply::Applier::new(client.clone());
+        let mut memory = fleet::Memory::default();
+        let mut last: Option<String> = None;
+        let mut backoff = Backoff(0);
+        let mut wake_at: Option<Instant> = None;
+        let mut last_pass = Instant::now();
+        loop {
+            let snap = caches.snapshot();
+            let digest = snap.digest();
+            let now = Instant::now();
+            let due = wake_at.is_some_and(|t| now >= t) || now - last_pass >= cfg.resync;
+            if last.as_deref() != Some(digest.as_str()) || due {
+                last = Some(digest);
+                last_pass = now;
+                wake_at = None;
+                memory.syncs = observed.lock().expect("observed").syncs.clone();
+                let outcome = one_pass(&client, &snap, cfg, &applier, &mut memory, &observed).await;
+                // A new commit: the agents have something new to pull; look at them soon.
+                if memory.committed_last {
+                    kick.notify_one();
+                }
+                match outcome {
+                    Ok(None) => backoff.reset(),
+                    Ok(Some(requeue)) => wake_at = Some(Instant::now() + requeue),
+                    Err(retry) => {
+                        let d = if retry {
+                            backoff.next()
+                        } else {
+                            Duration::ZERO
+                        };
+                        wake_at = Some(Instant::now() + d);
+                    }
+                }
+            }
+            let sleep = wake_at
+                .map(|t| t.saturating_duration_since(Instant::now()))
+                .unwrap_or_else(|| cfg.resync.saturating_sub(last_pass.elapsed()));
+            tokio::select! {
+                _ = caches.changed.notified() => {
+                    // Let a burst of changes (kubectl apply -f of a folder) land as one pass.
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                }
+                // The agents reported something new: report it.
+                _ = swept.notified() => wake_at = Some(Instant::now()),
+                _ = tokio::time::sleep(sleep) => {}
+            }
+        }
+    };
+    tokio::join!(sweep, passes);
+}
+
+/// Agents are swept at most this often.
+const OBSERVE_EVERY: Duration = Duration::from_secs(10);
+
+/// What the last sweep of the agents found.
+#[derive(Default)]
+struct Observed {
+    /// What each cluster's agent last reported (a failed read keeps the last contact).
+    syncs: std::collections::BTreeMap<String, atoll_status::ClusterSync>,
+    /// Per application (`team/app`): on how many clusters it runs at HEAD, of how many.
+    at_head: std::collections::BTreeMap<String, (usize, usize)>,
+}
+
+/// The observed side, beside the passes rather than inside them: every cluster's agent is
+/// read through its kubeconfig Secret (concurrently, each bounded by a timeout, so one
+/// cluster that is down costs no one else anything), and each sweep wakes the loop to report
+/// it. A sweep of 10,000 clusters takes seconds; a pass for a one-cluster change never waits
+/// for one.
+async fn sweep_agents(
+    client: kube::Client,
+    repo_path: std::path::PathBuf,
+    observed: &std::sync::Mutex<Observed>,
+    wake: &tokio::sync::Notify,
+    kick: &tokio::sync::Notify,
+) {
+    let clients = atoll_status::Clients::default();
+    let mut targets: Option<(String, Vec<atoll_status::Target>)> = None;
     loop {
-        let snap = caches.snapshot();
-        let digest = snap.digest();
-        let now = Instant::now();
-        let due = wake_at.is_some_and(|t| now >= t) || now - last_pass >= cfg.resync;
-        if last.as_deref() != Some(digest.as_str()) || due {
-            last = Some(digest);
-            last_pass = now;
-            wake_at = None;
-            match one_pass(&client, &snap, cfg, &applier, &mut memory).await {
-                Ok(None) => backoff.reset(),
-                Ok(Some(requeue)) => wake_at = Some(Instant::now() + requeue),
-                Err(retry) => {
-                    let d = if retry {
-                        backoff.next()
-                    } else {
-                        Duration::ZERO
-                    };
-                    wake_at = Some(Instant::now() + d);
+        let started = Instant::now();
+        if let Ok(Some(repo)) = atoll_gitops::FleetRepo::open_if_exists(&repo_path) {
+            let head = repo
+                .head()
+                .ok()
+                .flatten()
+                .map(|(c, _)| c.to_string())
+                .unwrap_or_default();
+            // Reading the targets parses every cluster's state file: once per commit.
+            if targets.as_ref().is_none_or(|(at, _)| *at != head) {
+                match atoll_status::targets(&repo) {
+                    Ok(t) => targets = Some((head, t)),
+                    Err(e) => tracing::warn!("cannot tell which clusters to observe: {e}"),
+                }
+            }
+            if let Some((_, targets)) = &targets {
+                let previous = observed.lock().expect("observed").syncs.clone();
+                let syncs = atoll_status::collect(
+                    &client,
+                    Some(&repo),
+                    targets,
+                    &previous,
+                    &atoll_status::Options {
+                        timeout: Duration::from_secs(5),
+                        clients: clients.clone(),
+                        ..Default::default()
+                    },
+                )
+                .await;
+                let at_head = atoll_status::applications(&repo, targets, &syncs);
+                let syncs = syncs.into_iter().map(|s| (s.cluster.clone(), s)).collect();
+                let changed = {
+                    let mut o = observed.lock().expect("observed");
+                    let changed = o.syncs != syncs || o.at_head != at_head;
+                    *o = Observed { syncs, at_head };
+                    changed
+                };
+                tracing::debug!(
+                    "agents of {} clusters read in {:.2} s",
+                    targets.len(),
+                    started.elapsed().as_secs_f64()
+                );
+                if changed {
+                    wake.notify_one();
                 }
             }
         }
-        let sleep = wake_at
-            .map(|t| t.saturating_duration_since(Instant::now()))
-            .unwrap_or_else(|| cfg.resync.saturating_sub(last_pass.elapsed()));
-        tokio::select! {
-            _ = caches.changed.notified() => {
-                // Let a burst of changes (kubectl apply -f of a folder) land as one pass.
-                tokio::time::sleep(Duration::from_millis(300)).await;
-            }
-            _ = tokio::time::sleep(sleep) => {}
-        }
+        // Sooner after a commit (the loop kicks), but not more than every 2 s.
+        tokio::time::sleep(Duration::from_secs(2).saturating_sub(started.elapsed())).await;
+        let _ = tokio::time::timeout(
+            OBSERVE_EVERY.saturating_sub(started.elapsed()),
+            kick.notified(),
+        )
+        .await;
     }
-}
-
-/// What every cluster's agent reports, and per application on how many clusters it runs at
-/// HEAD.
-async fn observe_clusters(
-    client: &kube::Client,
-    memory: &mut fleet::Memory,
-) -> (
-    std::collections::BTreeMap<String, atoll_status::ClusterSync>,
-    std::collections::BTreeMap<String, (usize, usize)>,
-) {
-    let Some(repo) = memory.pipeline.as_ref().and_then(|p| p.repo()) else {
-        return Default::default();
-    };
-    let targets = match atoll_status::targets(repo) {
-        Ok(t) => t,
-        Err(e) => {
-            tracing::warn!("cannot tell which clusters to observe: {e}");
-            return Default::default();
-        }
-    };
-    let syncs = atoll_status::collect(
-        client,
-        Some(repo),
-        &targets,
-        &memory.syncs,
-        &atoll_status::Options {
-            timeout: Duration::from_secs(5),
-            clients: memory.clients.clone(),
-            ..Default::default()
-        },
-    )
-    .await;
-    let at_head = atoll_status::applications(repo, &targets, &syncs);
-    memory.syncs = syncs.into_iter().map(|s| (s.cluster.clone(), s)).collect();
-    (memory.syncs.clone(), at_head)
 }
 
 /// One pass plus status. `Ok(Some(d))`: come back in `d`; `Err(true)`: back off and retry.
@@ -223,7 +291,9 @@ async fn one_pass(
     cfg: &Config,
     applier: &apply::Applier,
     memory: &mut fleet::Memory,
+    observed: &std::sync::Mutex<Observed>,
 ) -> Result<Option<Duration>, bool> {
+    let started = Instant::now();
     let outcome = match fleet::pass(snap, &cfg.settings, applier, memory).await {
         Ok(o) => o,
         Err(e) => {
@@ -242,9 +312,12 @@ async fn one_pass(
     for (key, why) in &outcome.invalid {
         tracing::warn!("{key} set aside: {}", why.join("; "));
     }
-    // The observed side: each cluster's agent, through its kubeconfig Secret (concurrently,
-    // each bounded by a timeout, so one cluster that is down costs no one else anything).
-    let (syncs, at_head) = observe_clusters(client, memory).await;
+    memory.committed_last = outcome.committed;
+    let rendered_in = started.elapsed();
+    let (syncs, at_head) = {
+        let o = observed.lock().expect("observed");
+        (o.syncs.clone(), o.at_head.clone())
+    };
     let report = status::Report {
         snap,
         outcome: &outcome,
@@ -253,16 +326,17 @@ async fn one_pass(
         management_namespace: &outcome.management_namespace,
         syncs: &syncs,
         at_head: &at_head,
+        written: &memory.written,
+        wrote: Default::default(),
+        owned: status::owned(&outcome),
     };
-    let (mut requeue, errors) = report.reconcile_all().await;
-    // Until every cluster runs HEAD, look again soon (the agents pull on their own interval).
-    if syncs
-        .values()
-        .any(|s| s.state != atoll_status::SyncState::Ready || s.behind != Some(0))
-    {
-        let soon = Duration::from_secs(10);
-        requeue = Some(requeue.map_or(soon, |r| r.min(soon)));
-    }
+    let (mut requeue, errors, wrote) = report.reconcile_all().await;
+    tracing::info!(
+        "pass took {:.2} s: render, commit and apply {:.2} s, {wrote} status(es) written in {:.2} s",
+        started.elapsed().as_secs_f64(),
+        rendered_in.as_secs_f64(),
+        (started.elapsed() - rendered_in).as_secs_f64()
+    );
     // A teardown or a rollout in progress is looked at again soon (Cluster API's status
     // changes wake the loop too; this is for a missed event and for bake timers).
     if !outcome.removing.is_empty()

@@ -123,6 +123,22 @@ pub struct Report<'a> {
     pub syncs: &'a BTreeMap<String, atoll_status::ClusterSync>,
     /// Per `team/app`: (clusters at HEAD, clusters placed on).
     pub at_head: &'a BTreeMap<String, (usize, usize)>,
+    /// What was last written per object (see [`crate::fleet::Memory::written`]).
+    pub written: &'a std::sync::Mutex<std::collections::HashMap<String, (String, Status)>>,
+    /// Statuses written by this report.
+    pub wrote: std::sync::atomic::AtomicUsize,
+    /// The outcome's `owner_of` turned around: owner → the clusters it declares (looked up
+    /// per object; a scan per object would be quadratic in fleet size).
+    pub owned: BTreeMap<&'a str, Vec<&'a String>>,
+}
+
+/// `owner_of` turned around, for [`Report::owned`].
+pub fn owned(outcome: &Outcome) -> BTreeMap<&str, Vec<&String>> {
+    let mut out: BTreeMap<&str, Vec<&String>> = BTreeMap::new();
+    for (cluster, owner) in &outcome.owner_of {
+        out.entry(owner.as_str()).or_default().push(cluster);
+    }
+    out
 }
 
 impl Report<'_> {
@@ -154,13 +170,10 @@ impl Report<'_> {
             };
             return Verdict::stalled(reason, why.join("; "));
         }
-        let owned: Vec<&String> = self
-            .outcome
-            .owner_of
-            .iter()
-            .filter(|(_, owner)| **owner == o.key)
-            .map(|(c, _)| c)
-            .collect();
+        let owned = self
+            .owned
+            .get(o.key.as_str())
+            .map_or(&[][..], Vec::as_slice);
         let failed: Vec<String> = owned
             .iter()
             .filter_map(|c| self.outcome.apply_errors.get(*c))
@@ -191,10 +204,22 @@ impl Report<'_> {
         )
     }
 
+    /// Writes `status` unless the object has it, or the operator wrote it last and the
+    /// watch has not caught up.
     async fn write(&self, o: &Object, status: Status) -> Result<(), ApplyError> {
         if status == o.status {
             return Ok(());
         }
+        if self
+            .written
+            .lock()
+            .expect("written")
+            .get(&o.key)
+            .is_some_and(|(uid, s)| *uid == o.uid && *s == status)
+        {
+            return Ok(());
+        }
+        let remembered = status.clone();
         let mut value = serde_json::to_value(&status).expect("status");
         // A merge patch keeps absent fields: clear them explicitly.
         for k in [
@@ -221,7 +246,15 @@ impl Report<'_> {
             .patch_status(&o.name, &params, &Patch::Merge(json!({"status": value})))
             .await
         {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                self.written
+                    .lock()
+                    .expect("written")
+                    .insert(o.key.clone(), (o.uid.clone(), remembered));
+                self.wrote
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                Ok(())
+            }
             // Deleted meanwhile: nothing to report on.
             Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
             Err(source) => Err(ApplyError::Api {
@@ -231,15 +264,29 @@ impl Report<'_> {
         }
     }
 
-    /// The commit that last changed `o`'s rendering: the one it reported, unless this pass
-    /// committed a new rendering of one of its clusters or it has changed since (then HEAD).
+    /// The commit that last changed `o`'s rendering: the one it reported, unless it has
+    /// changed since or this pass committed a new rendering of it (then HEAD). An
+    /// Application's rendering is its package on each of its clusters; anything else's is
+    /// the whole of its clusters' files.
     fn commit_of(&self, o: &Object, clusters: &[String]) -> Option<String> {
-        let unchanged = o.status.commit.is_some()
-            && o.status.observed_generation == o.generation
-            && o.status.clusters.as_slice() == clusters
-            && !clusters.iter().any(|c| self.outcome.rendered.contains(c));
+        let rendered_again = if o.kind.kind == "Application" {
+            let key = format!("{}/{}", o.namespace.as_deref().unwrap_or(""), o.name);
+            self.outcome.changed_apps.contains(&key)
+        } else {
+            clusters.iter().any(|c| self.outcome.rendered.contains(c))
+        };
+        // What this operator wrote last is newer than a watch that has not caught up.
+        let written = self.written.lock().expect("written");
+        let prev = written
+            .get(&o.key)
+            .filter(|(uid, _)| *uid == o.uid)
+            .map_or(&o.status, |(_, s)| s);
+        let unchanged = prev.commit.is_some()
+            && prev.observed_generation == o.generation
+            && prev.clusters.as_slice() == clusters
+            && !rendered_again;
         if unchanged {
-            o.status.commit.clone()
+            prev.commit.clone()
         } else {
             self.outcome.commit.clone()
         }
@@ -411,7 +458,8 @@ impl Report<'_> {
     }
 
     /// Reconciles every object, several at a time; one failing does not stop the others.
-    pub async fn reconcile_all(&self) -> (Option<Duration>, Vec<ApplyError>) {
+    /// Also returns how many statuses were written.
+    pub async fn reconcile_all(&self) -> (Option<Duration>, Vec<ApplyError>, usize) {
         use futures::StreamExt;
         let jobs = self.snap.objects.iter().map(|o| async move {
             match o.kind.kind.as_str() {
@@ -421,7 +469,7 @@ impl Report<'_> {
             }
         });
         let results: Vec<_> = futures::stream::iter(jobs)
-            .buffer_unordered(16)
+            .buffer_unordered(32)
             .collect()
             .await;
         let mut requeue: Option<Duration> = None;
@@ -433,6 +481,10 @@ impl Report<'_> {
                 Err(e) => errors.push(e),
             }
         }
-        (requeue, errors)
+        (
+            requeue,
+            errors,
+            self.wrote.load(std::sync::atomic::Ordering::Relaxed),
+        )
     }
 }

@@ -5,6 +5,7 @@
 //! `render`/`plan` and the operator both call it, so they cannot drift apart.
 
 pub mod cache;
+pub mod plan;
 pub mod rollout;
 mod run;
 
@@ -13,8 +14,10 @@ pub use run::{Committed, Failure, Options, Pipeline, Plan, PublishState, Reuse};
 use atoll_engine::ipam::Allocations;
 use atoll_engine::memo::RenderMemo;
 use atoll_engine::packages::Fetched;
-use atoll_gitops::{ClusterPlan, FleetRepo, TreeEdit};
+use atoll_gitops::{FleetRepo, TreeEdit};
+use atoll_layout::cluster_of;
 use atoll_model::{Diagnostics, Model, Origin, UpstreamPackage};
+use plan::ClusterPlan;
 use rayon::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -93,10 +96,7 @@ impl HeadState {
             Some(b) => atoll_engine::parse_inputs(&String::from_utf8_lossy(&b)),
             None => BTreeMap::new(),
         };
-        let drifted: BTreeSet<&str> = drift
-            .iter()
-            .filter_map(|p| atoll_gitops::cluster_of(p))
-            .collect();
+        let drifted: BTreeSet<&str> = drift.iter().filter_map(|p| cluster_of(p)).collect();
         // A cluster whose folder went missing from the repository, or whose files drifted,
         // is rendered again.
         inputs.retain(|c, _| !full && clusters.contains(c) && !drifted.contains(c.as_str()));
@@ -183,7 +183,7 @@ pub fn change(
             edit.replace.extend(atoll_engine::cluster_paths(c));
         }
         for p in out.files.keys() {
-            if atoll_gitops::cluster_of(p).is_none() {
+            if cluster_of(p).is_none() {
                 edit.replace.insert(p.clone());
             }
         }
@@ -204,7 +204,7 @@ pub fn change(
             message: e.to_string(),
         })?;
         for p in &head.drift {
-            let rerendered = atoll_gitops::cluster_of(p)
+            let rerendered = cluster_of(p)
                 .is_some_and(|c| out.rendered.contains(c) || !out.clusters.contains(c));
             if !edit.files.contains_key(p)
                 && !rerendered
@@ -244,16 +244,9 @@ pub fn change(
         .filter(|(p, _)| !unchanged.contains(p.as_str()))
         .map(|(p, b)| (p.as_str(), b))
         .collect();
-    let in_old: BTreeSet<&str> = old_ids
-        .keys()
-        .filter_map(|k| atoll_gitops::cluster_of(k))
-        .collect();
-    let in_new: BTreeSet<&str> = edit
-        .files
-        .keys()
-        .filter_map(|k| atoll_gitops::cluster_of(k))
-        .collect();
-    let plans = atoll_gitops::plan_changed(&old, &new, with_diff, &in_old, &in_new);
+    let in_old: BTreeSet<&str> = old_ids.keys().filter_map(|k| cluster_of(k)).collect();
+    let in_new: BTreeSet<&str> = edit.files.keys().filter_map(|k| cluster_of(k)).collect();
+    let plans = plan::plan_changed(&old, &new, with_diff, &in_old, &in_new);
     Ok(Change {
         edit,
         plans,

@@ -312,7 +312,7 @@ impl Pipeline {
     /// Commits a plan (one commit whose message summarises each cluster's change, none when
     /// the tree is unchanged) and updates the work tree's changed paths. `note` says why.
     pub fn commit(&mut self, plan: Plan, note: Option<&str>) -> Result<Committed, Error> {
-        let message = atoll_gitops::commit_message(&plan.change.plans, note);
+        let message = crate::plan::commit_message(&plan.change.plans, note);
         let Some(repo) = &self.repo else {
             return Err(Error::State {
                 file: self.path.display().to_string(),

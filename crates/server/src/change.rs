@@ -5,9 +5,9 @@
 
 use crate::State;
 use crate::problem::{FieldError, Problem};
-use atoll_gitops::ClusterPlan;
 use atoll_inventory::{self as inv, Event, Principal, Stored};
 use atoll_model::{Declarations, Model};
+use atoll_pipeline::plan::ClusterPlan;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
@@ -345,7 +345,7 @@ pub async fn execute(
         .plans
         .iter()
         .filter(|p| !p.is_fleet())
-        .map(|p| p.cluster.clone())
+        .map(|p| p.cluster.to_string())
         .collect();
     let change_id = inv::new_change_id();
     if dry_run {

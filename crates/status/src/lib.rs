@@ -670,12 +670,39 @@ pub async fn collect(
     previous: &BTreeMap<String, ClusterSync>,
     options: &Options,
 ) -> Vec<ClusterSync> {
-    let want = repo
-        .map(|r| desired(r, targets, options.drift))
-        .unwrap_or_default();
+    let head = repo.and_then(|r| r.head().ok().flatten().map(|(c, _)| c));
+    let want = Desired {
+        head,
+        objects: BTreeMap::new(),
+    };
     let mut out = read_clusters(mgmt, &want, targets, previous, options).await;
+    // Drift only where it means something: clusters whose agent applied HEAD. Reading every
+    // cluster's delivered objects from Git first would cost a parse of the whole repository
+    // on every sweep (minutes at 10,000 clusters, most of them not ready).
+    if let (Some(r), true) = (repo, options.drift) {
+        let head_hex = head.map(|h| h.to_string());
+        let at_head: Vec<Target> = targets
+            .iter()
+            .filter(|t| {
+                out.binary_search_by(|s| s.cluster.as_str().cmp(&t.cluster))
+                    .ok()
+                    .is_some_and(|i| {
+                        out[i].state == SyncState::Ready && out[i].revision == head_hex
+                    })
+            })
+            .cloned()
+            .collect();
+        if !at_head.is_empty() {
+            let want = desired(r, &at_head, true);
+            for again in read_clusters(mgmt, &want, &at_head, previous, options).await {
+                if let Ok(i) = out.binary_search_by(|s| s.cluster.cmp(&again.cluster)) {
+                    out[i] = again;
+                }
+            }
+        }
+    }
     if let Some(r) = repo {
-        behind(r, want.head, &mut out);
+        behind(r, head, &mut out);
     }
     out
 }
