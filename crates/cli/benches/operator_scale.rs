@@ -13,35 +13,15 @@ mod common;
 use atoll_testenv::ApiServer;
 use common::*;
 use serde_json::Value;
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const NS: &str = "atoll-system";
 const MGMT: &str = "fleet-clusters";
 
-/// Resident memory of a process, now (VmRSS) and at its peak (VmHWM), in MiB.
-fn rss_mib(pid: u32) -> (f64, f64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |f: &str| -> f64 {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(f))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-            .unwrap_or(0.0)
-            / 1024.0
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}
-
-fn head(repo: &Path) -> String {
-    Command::new("git")
-        .arg("-C")
-        .arg(repo)
-        .args(["rev-parse", "--verify", "-q", "HEAD"])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default()
+/// [`rss_mib`], zero for a process that is gone.
+fn rss(pid: u32) -> (f64, f64) {
+    rss_mib(pid).unwrap_or_default()
 }
 
 fn lines(api: &ApiServer, args: &[&str]) -> Vec<String> {
@@ -130,7 +110,7 @@ fn main() {
             "{:>5.0} s: {} CAPI Clusters applied, operator RSS {:.0} MiB",
             start.elapsed().as_secs_f64(),
             capi,
-            rss_mib(operator.id()).0
+            rss(operator.id()).0
         );
         if line[8..] != last[8.min(last.len())..] {
             eprintln!("{line}");
@@ -159,7 +139,7 @@ fn main() {
         }
         size = text.len();
     }
-    let after_first = rss_mib(operator.id());
+    let after_first = rss(operator.id());
 
     // Single-cluster changes: scale one cluster's workers, time the commit and the apply.
     let names = lines(
@@ -235,11 +215,11 @@ fn main() {
         );
         rows.push((name, ms(commit), ms(applied_at)));
     }
-    let end = rss_mib(operator.id());
+    let end = rss(operator.id());
     let api_rss = api
         .pids()
         .into_iter()
-        .map(|(name, pid)| format!("{name} {:.0} MiB", rss_mib(pid).0))
+        .map(|(name, pid)| format!("{name} {:.0} MiB", rss(pid).0))
         .collect::<Vec<_>>()
         .join(", ");
 

@@ -21,16 +21,7 @@ const MGMT: &str = "fleet-clusters";
 
 /// Peak resident memory of a process (VmHWM), in MiB.
 fn peak_mib(pid: u32) -> Option<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kb: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
-    Some(kb / 1024.0)
+    rss_mib(pid).map(|(_, peak)| peak)
 }
 
 fn main() {

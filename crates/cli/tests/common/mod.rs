@@ -69,12 +69,30 @@ pub fn git(repo: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
+/// Resident memory of a process, now (VmRSS) and at its peak (VmHWM), in MiB; `None` when
+/// the process is gone.
+pub fn rss_mib(pid: u32) -> Option<(f64, f64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |f: &str| -> Option<f64> {
+        let kb: f64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix(f))?
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()?;
+        Some(kb / 1024.0)
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
+}
+
 /// HEAD of a repository, or "" when it has none.
 pub fn head(repo: &Path) -> String {
     let out = Command::new("git")
         .arg("-C")
         .arg(repo)
-        .args(["rev-parse", "HEAD"])
+        .args(["rev-parse", "--verify", "-q", "HEAD"])
         .output()
         .unwrap();
     String::from_utf8_lossy(&out.stdout).trim().to_string()
