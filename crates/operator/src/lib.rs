@@ -215,8 +215,9 @@ struct Observed {
 /// The observed side, beside the passes rather than inside them: every cluster's agent is
 /// read through its kubeconfig Secret (concurrently, each bounded by a timeout, so one
 /// cluster that is down costs no one else anything), and each sweep wakes the loop to report
-/// it. A sweep of 10,000 clusters takes seconds; a pass for a one-cluster change never waits
-/// for one.
+/// it. A sweep of 10,000 clusters takes seconds; a pass for a one-cluster change waits at most
+/// for the sweep's short synchronous steps (the targets are parsed once per commit), as both
+/// run in one task.
 async fn sweep_agents(
     client: kube::Client,
     repo_path: std::path::PathBuf,
