@@ -315,17 +315,21 @@ async fn one_pass(
     }
     memory.committed_last = outcome.committed;
     let rendered_in = started.elapsed();
-    let (syncs, at_head) = {
-        let o = observed.lock().expect("observed");
-        (o.syncs.clone(), o.at_head.clone())
-    };
+    // The agents as the pass saw them (`memory.syncs`, taken before it), not a newer sweep.
+    let at_head = observed.lock().expect("observed").at_head.clone();
+    // Forget what was written for objects that are gone.
+    memory.written.lock().expect("written").retain(|key, _| {
+        snap.objects
+            .binary_search_by(|o| o.key.as_str().cmp(key))
+            .is_ok()
+    });
     let report = status::Report {
         snap,
         outcome: &outcome,
         applier,
         client,
         management_namespace: &outcome.management_namespace,
-        syncs: &syncs,
+        syncs: &memory.syncs,
         at_head: &at_head,
         written: &memory.written,
         wrote: Default::default(),
