@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 mod edit;
 mod guard;
+mod index;
 mod pack;
 mod path;
 mod remote;
@@ -35,29 +36,51 @@ use worktree::*;
 
 pub use path::{OWNED_ROOTS, PathError, RepoPath, check_name};
 
+/// What can go wrong reading or writing a Git repository.
 #[derive(Debug, thiserror::Error)]
 pub enum GitError {
+    /// Git (gix) refused an operation on a repository.
     #[error("{path}: {message}")]
-    Repo { path: String, message: String },
+    Repo {
+        /// The repository.
+        path: String,
+        /// What Git said.
+        message: String,
+    },
+    /// A tag, branch or commit that the repository does not have.
     #[error("revision `{rev}` not found in {repo}")]
-    Revision { repo: String, rev: String },
+    Revision {
+        /// The repository.
+        repo: String,
+        /// The revision asked for.
+        rev: String,
+    },
+    /// An upstream package's folder is missing at the pinned revision.
     #[error("package directory `{dir}` not found in {repo} at {rev}")]
     NoPackage {
+        /// The upstream repository.
         repo: String,
+        /// The package folder asked for.
         dir: String,
+        /// The pinned revision.
         rev: String,
     },
     /// An upstream package holds an entry atoll refuses to copy.
     #[error("upstream {repo} at {rev}: entry `{entry}` refused: {why}")]
     Unsafe {
+        /// The upstream repository.
         repo: String,
+        /// The pinned revision.
         rev: String,
+        /// The entry's path in the package.
         entry: String,
+        /// Why it is refused (a `..` name, a symbolic link, a size over the limits...).
         why: String,
     },
     /// A path atoll was asked to write is not safe.
     #[error("{0}")]
     Path(#[from] PathError),
+    /// Reading or writing a file failed.
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }

@@ -64,6 +64,7 @@ impl FleetRepo {
         self.repo.git_dir()
     }
 
+    /// HEAD's commit and tree, or `None` in a repository without commits.
     pub fn head(&self) -> Result<Option<(ObjectId, ObjectId)>, GitError> {
         let mut head = self.repo.head().map_err(|e| err(&self.path, e))?;
         if head.is_unborn() {
@@ -326,63 +327,71 @@ impl FleetRepo {
         edit: &TreeEdit,
         work: &Path,
     ) -> Result<(), GitError> {
-        use gix::bstr::ByteSlice;
         let whole = edit.replace.iter().any(|k| {
             let k = k.trim_end_matches('/');
             k.is_empty() || OWNED_ROOTS.contains(&k)
         });
-        let mut index = match (whole, self.repo.open_index()) {
-            (false, Ok(i)) => i,
-            _ => return self.write_index(tree),
-        };
-        let mut gone = vec![false; index.entries().len()];
-        for key in &edit.replace {
-            let folder = key.ends_with('/');
-            let k = key.trim_end_matches('/');
-            let prefix = if folder {
-                format!("{k}/")
-            } else {
-                k.to_string()
-            };
-            if let Some(r) = index.prefixed_entries_range(prefix.as_bytes().as_bstr()) {
-                for i in r {
-                    let p = index.entries()[i].path(&index);
-                    if folder || p == k.as_bytes() {
-                        gone[i] = true;
-                    }
-                }
-            }
+        if whole {
+            return self.write_index(tree);
         }
-        index.remove_entries(|i, _, _| gone[i]);
+        let mut added = Vec::with_capacity(edit.files.len());
         for (path, bytes) in &edit.files {
             let meta = gix::index::fs::Metadata::from_path_no_follow(&work.join(path))?;
             let stat = gix::index::entry::Stat::from_fs(&meta).map_err(|e| err(&self.path, e))?;
-            index.dangerously_push_entry(
+            added.push(index::Entry {
+                path: path.as_bytes().to_vec(),
+                id: blob_id(bytes),
+                mode: gix::index::entry::Mode::FILE.bits(),
                 stat,
-                blob_id(bytes),
-                gix::index::entry::Flags::empty(),
-                gix::index::entry::Mode::FILE,
-                path.as_bytes().as_bstr(),
-            );
+            });
         }
-        index.sort_entries();
-        // The tree cache would describe the old tree.
-        index.remove_tree();
-        index
-            .write(Default::default())
-            .map_err(|e| err(&self.path, e))?;
+        let removed: Vec<&str> = edit.replace.iter().map(String::as_str).collect();
+        let fresh = index::IndexEdit {
+            removed: removed.clone(),
+            added: added.clone(),
+        };
+        match index::patch(self.git_dir(), fresh) {
+            Ok(()) => return Ok(()),
+            Err(index::Unpatchable::Io(e)) => return Err(e.into()),
+            Err(index::Unpatchable::Unknown(_)) => {}
+        }
+        // Not a split index atoll can patch (Git rewrote it whole, or there is none): read it
+        // as it is, so the stat data Git refreshed survives, and write a fresh base.
+        let Ok(current) = self.repo.open_index() else {
+            return self.write_index(tree);
+        };
+        let mut entries = index::apply_to(
+            current.entries().iter().map(|e| index::Entry {
+                path: e.path(&current).to_vec(),
+                id: e.id,
+                mode: e.mode.bits(),
+                stat: e.stat,
+            }),
+            index::IndexEdit { removed, added },
+        );
+        if entries.windows(2).any(|w| w[0].path >= w[1].path) {
+            // Stages or duplicates: not what atoll writes; start from the tree.
+            return self.write_index(tree);
+        }
+        index::write_whole(self.git_dir(), entries.drain(..))?;
         Ok(())
     }
 
-    /// Makes the index say `tree` (what a checkout of it would stage).
+    /// Makes the index say `tree` (what a checkout of it would stage), as a fresh shared base.
     pub(crate) fn write_index(&self, tree: ObjectId) -> Result<(), GitError> {
-        let mut index = self
+        let state = self
             .repo
             .index_from_tree(&tree)
             .map_err(|e| err(&self.path, e))?;
-        index
-            .write(Default::default())
-            .map_err(|e| err(&self.path, e))?;
+        index::write_whole(
+            self.git_dir(),
+            state.entries().iter().map(|e| index::Entry {
+                path: e.path(&state).to_vec(),
+                id: e.id,
+                mode: e.mode.bits(),
+                stat: e.stat,
+            }),
+        )?;
         Ok(())
     }
 
