@@ -10,7 +10,7 @@
 //! Cluster references may use either the short entry name (`green`) or the full name
 //! (`<object>-green`), as the thesis's own figures do both.
 
-use crate::load::{Decl, Declarations, Diagnostic, Origin};
+use crate::decl::{Decl, Declarations, Diagnostic, Origin};
 use crate::types::*;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};

@@ -5,6 +5,7 @@
 //! expected; all errors of a load are reported together.
 
 pub mod convert;
+pub mod decl;
 pub mod kinds;
 pub mod load;
 pub mod names;

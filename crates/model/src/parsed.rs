@@ -4,7 +4,7 @@
 //! with the same origins, as parsing it again; only files that loaded without errors are
 //! stored.
 
-use crate::load::{Decl, Declarations, Origin, Source};
+use crate::decl::{Decl, Declarations, Origin, Source};
 use crate::types::*;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};

@@ -16,7 +16,7 @@
 //! Host nodes (`Charity.Node`, `tosca.nodes.Compute`) and their node filters are ignored:
 //! atoll's clusters, not the blueprint, decide machine sizes.
 
-use crate::load::Diagnostic;
+use crate::decl::Diagnostic;
 use crate::yaml;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
@@ -109,7 +109,7 @@ pub fn application(
                 .unwrap_or(""),
         ),
     };
-    if let Some(p) = crate::validate::dns_label_problem(&app_name) {
+    if let Some(p) = crate::names::dns_label_problem(&app_name) {
         errors.push(diag(
             file,
             line("metadata"),
