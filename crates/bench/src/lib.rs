@@ -2,6 +2,10 @@
 //! harness that runs commands as child processes and reads back their wall time, CPU time and
 //! peak RSS from the kernel ([`measure`]). The `atoll bench` subcommand drives both.
 
+// Not yet documented item by item: the workspace lints ask for docs on every public item,
+// and this crate has not caught up (see the README, issue 12).
+#![allow(missing_docs)]
+
 pub mod generator;
 pub mod measure;
 pub mod serve;

@@ -29,6 +29,7 @@ pub fn schemas_dir() -> PathBuf {
     }
 }
 
+/// The upstream schemas of `../shared/schemas/`, looked up by apiVersion and kind.
 pub struct Schemas {
     /// (apiVersion, kind) → JSON Schema of the object.
     by_gvk: HashMap<(String, String), Value>,
@@ -38,6 +39,8 @@ pub struct Schemas {
 }
 
 impl Schemas {
+    /// Reads every schema under `dir` (Kubernetes OpenAPI and the CRDs of the projects atoll
+    /// renders for); panics on a schema that does not parse, as a test should.
     pub fn load(dir: &Path) -> Schemas {
         let swagger: Value = serde_json::from_str(
             &std::fs::read_to_string(dir.join("kubernetes/swagger.json")).expect("swagger"),

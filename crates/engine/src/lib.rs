@@ -12,6 +12,10 @@
 //! `digest` (input digests), [`ipam`], `cluster` (one cluster's files: [`capi`],
 //! [`delivery`], [`packages`]), [`memo`] (what the next render reuses).
 
+// Not yet documented item by item: the workspace lints ask for docs on every public item,
+// and this crate has not caught up (see the README, issue 12).
+#![allow(missing_docs)]
+
 pub mod capi;
 mod cluster;
 pub mod delivery;

@@ -7,6 +7,7 @@ use super::*;
 /// it held and gets the entries of `files` that lie under it. Everything else stays.
 #[derive(Debug, Default, Clone)]
 pub struct TreeEdit {
+    /// Folders (ending in `/`) and files whose old contents go; `""` is the whole tree.
     pub replace: std::collections::BTreeSet<String>,
     /// Full repository paths; each must lie under a path of `replace`. Shared contents stay
     /// shared: a fleet's files repeat.

@@ -52,7 +52,9 @@ pub struct RepoPath(String);
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unsafe path `{path}`: {why}")]
 pub struct PathError {
+    /// The path as given.
     pub path: String,
+    /// What is wrong with it.
     pub why: String,
 }
 
@@ -86,6 +88,7 @@ impl RepoPath {
         Ok(p)
     }
 
+    /// The path, `/`-separated, relative to the repository root.
     pub fn as_str(&self) -> &str {
         &self.0
     }

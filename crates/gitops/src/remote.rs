@@ -15,20 +15,28 @@ use std::process::Command;
 /// Where the fleet repository is published.
 #[derive(Clone, Debug)]
 pub struct Remote {
+    /// The Git server's URL (https, ssh, or a local path).
     pub url: String,
+    /// The branch atoll pushes to.
     pub branch: String,
+    /// How to authenticate.
     pub auth: Auth,
 }
 
 /// How atoll authenticates to the Git server.
 #[derive(Clone, Default)]
 pub enum Auth {
+    /// No credentials (a local path, or a server that lets anyone push).
     #[default]
     None,
+    /// HTTP basic authentication.
     Basic {
+        /// The user name.
         user: String,
+        /// The password or access token.
         password: String,
     },
+    /// An HTTP bearer token.
     Bearer(String),
     /// A private key file for SSH remotes.
     SshKey(PathBuf),

@@ -7,6 +7,10 @@
 //! Writes happen inside a [`Tx`], so a caller can validate and render the result before
 //! committing, and roll everything back when that fails.
 
+// Not yet documented item by item: the workspace lints ask for docs on every public item,
+// and this crate has not caught up (see the README, issue 12).
+#![allow(missing_docs)]
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::Digest;

@@ -86,6 +86,7 @@ impl Cache {
         Saving(Some(std::thread::spawn(move || cache.save_memo(&memo))))
     }
 
+    /// Stores `memo` for the next run; a failed write only costs that run its reuse.
     pub fn save_memo(&self, memo: &RenderMemo) {
         let _ = write(&self.dir, "memo", &postcard::to_stdvec(memo).expect("memo"));
     }

@@ -23,15 +23,22 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+/// Why the pipeline could not plan or commit (beyond errors on declarations).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The fleet repository's own state file cannot be read back.
     #[error("{file}: {message}")]
-    State { file: String, message: String },
+    State {
+        /// The state file's path in the repository.
+        file: String,
+        /// What is wrong with it.
+        message: String,
+    },
     /// An upstream package is not allowed or could not be read: an error at the declaring
     /// field (`spec.kpt.repo`, `spec.upstream.revision`…).
     #[error("{0}")]
     Upstream(atoll_model::Diagnostic),
+    /// Reading or writing the fleet repository failed.
     #[error(transparent)]
     Git(#[from] atoll_gitops::GitError),
 }

@@ -10,18 +10,24 @@ use std::collections::{BTreeMap, BTreeSet};
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct FileChange {
+    /// The file's path in the repository.
     pub path: String,
+    /// Whether it comes, changes or goes.
     pub change: ChangeKind,
     /// Unified diff of the text.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub diff: String,
 }
 
+/// What happens to a file.
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, PartialOrd, Ord)]
 #[serde(rename_all = "lowercase")]
 pub enum ChangeKind {
+    /// New in this change.
     Added,
+    /// Its contents change.
     Modified,
+    /// It goes.
     Removed,
 }
 
@@ -79,19 +85,25 @@ pub enum PlanStatus {
 }
 
 /// Changes of one cluster, or of the files that belong to none.
+/// How one cluster's package (or the fleet's own files) changes.
 #[derive(Debug, Clone, Serialize)]
 pub struct ClusterPlan {
     /// Whose files these are (serialised as the cluster's name, or `(fleet)`).
     pub cluster: PlanScope,
+    /// Files added.
     pub added: usize,
+    /// Files modified.
     pub modified: usize,
+    /// Files removed.
     pub removed: usize,
     /// The cluster as a whole.
     pub status: PlanStatus,
+    /// Each file's change, by path.
     pub files: Vec<FileChange>,
 }
 
 impl PlanStatus {
+    /// The word `atoll plan` prints.
     pub fn as_str(self) -> &'static str {
         match self {
             PlanStatus::New => "new",

@@ -33,6 +33,7 @@ const DEFAULT_DEADLINE: u64 = 30 * 60;
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct RolloutState {
+    /// Each policy's rollout (`fleet` or `catalog/<name>`).
     #[serde(default)]
     pub rollouts: BTreeMap<String, Rollout>,
 }
@@ -109,6 +110,7 @@ pub enum Phase {
 }
 
 impl Phase {
+    /// The phase as the status and `atoll plan` spell it.
     pub fn as_str(self) -> &'static str {
         match self {
             Phase::Rolling => "Rolling",
@@ -126,10 +128,13 @@ impl Phase {
 pub struct Report {
     /// `fleet` or `catalog/<name>`.
     pub policy: String,
+    /// The clusters of each wave, in order.
     pub waves: Vec<Vec<String>>,
     /// Waves whose new spec is in Git after this change.
     pub released: usize,
+    /// Where the rollout stands.
     pub phase: Phase,
+    /// Why, in a sentence (what it waits for, what failed).
     pub message: String,
     /// Clusters of the last released wave that are not healthy.
     pub waiting_on: Vec<String>,

@@ -28,6 +28,7 @@ pub struct Options {
     /// Create a missing repository (bare when `bare`); otherwise a missing one reads as
     /// empty and nothing can be committed.
     pub create: bool,
+    /// A repository without a work tree (what a Git server holds).
     pub bare: bool,
     /// Use the cache in the repository's Git directory (what a short-lived CLI run wants;
     /// long-running shells keep the memo in memory instead).
@@ -47,6 +48,7 @@ pub enum Failure {
     /// The declarations do not render: errors on declarations.
     #[error("{0}")]
     Invalid(Diagnostics),
+    /// Reading the repository or an upstream failed.
     #[error("{0}")]
     Error(#[from] Error),
 }
@@ -54,6 +56,7 @@ pub enum Failure {
 /// A plan against HEAD, ready to commit. Made for a commit, it holds the repository's writer
 /// lock until it is committed or dropped, so HEAD cannot move in between.
 pub struct Plan {
+    /// What the commit would change.
     pub change: Change,
     /// HEAD the plan was made against.
     pub base: Option<ObjectId>,
@@ -67,6 +70,7 @@ pub struct Committed {
     pub commit: Option<ObjectId>,
     /// HEAD afterwards.
     pub head: Option<ObjectId>,
+    /// The commit message (also what a no-op would have said).
     pub message: String,
 }
 
@@ -151,6 +155,7 @@ impl Pipeline {
         self.repo.as_ref()
     }
 
+    /// Where the fleet repository is (or will be).
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -5,6 +5,10 @@
 //! auth with per-team roles, Prometheus metrics and health checks. The OpenAPI document is
 //! generated from the same kind table the routes use.
 
+// Not yet documented item by item: the workspace lints ask for docs on every public item,
+// and this crate has not caught up (see the README, issue 12).
+#![allow(missing_docs)]
+
 pub mod api;
 pub mod catalog;
 pub mod change;

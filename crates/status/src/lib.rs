@@ -17,27 +17,41 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+/// Why the clusters to observe could not be worked out.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// Reading the fleet repository failed.
     #[error("{0}")]
     Git(#[from] atoll_gitops::GitError),
+    /// A cluster's state file in the repository does not parse.
     #[error("{file}: {message}")]
-    State { file: String, message: String },
+    State {
+        /// The state file's path in the repository.
+        file: String,
+        /// What is wrong with it.
+        message: String,
+    },
 }
 
 /// Where a cluster's kubeconfig is kept in the management cluster.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct SecretRef {
+    /// The Secret's namespace.
     pub namespace: String,
+    /// The Secret's name.
     pub name: String,
+    /// The data key holding the kubeconfig.
     pub key: String,
 }
 
 /// A cluster to observe.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
+    /// The cluster's name.
     pub cluster: String,
+    /// The GitOps agent that pulls its package.
     pub agent: GitOpsAgent,
+    /// How to reach it.
     pub kubeconfig: SecretRef,
     /// `team/app` placed on it.
     pub applications: Vec<String>,
@@ -59,6 +73,7 @@ pub enum SyncState {
 }
 
 impl SyncState {
+    /// The state as the status and `atoll status` spell it.
     pub fn as_str(self) -> &'static str {
         match self {
             SyncState::Ready => "Ready",
@@ -74,7 +89,9 @@ impl SyncState {
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ClusterSync {
+    /// The cluster's name.
     pub cluster: String,
+    /// What its agent reports, in one word.
     pub state: SyncState,
     /// The commit the agent last applied.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -99,7 +116,9 @@ pub struct ClusterSync {
 /// A workload cluster's nodes: how many, how many Ready, and which kubelet versions.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Nodes {
+    /// Nodes in the cluster.
     pub total: usize,
+    /// Of them, Ready.
     pub ready: usize,
     /// Kubelet version → nodes running it.
     pub versions: BTreeMap<String, usize>,
@@ -137,7 +156,9 @@ impl Nodes {
 /// What a CAPI Cluster's (v1beta2) status says about the cluster and its machines.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct CapiCluster {
+    /// `status.phase` (Pending, Provisioning, Provisioned, Deleting, Failed).
     pub phase: Option<String>,
+    /// Control-plane and worker machines, ready of desired, and their versions.
     pub machines: atoll_model::MachinesStatus,
 }
 
@@ -624,7 +645,9 @@ async fn drift_of(client: &kube::Client, desired: &[Value]) -> Vec<String> {
 /// waiting on the clusters.
 #[derive(Debug, Clone, Default)]
 pub struct Desired {
+    /// The commit the clusters should be at.
     pub head: Option<ObjectId>,
+    /// Per cluster, the objects its package delivers (compared with the live ones).
     pub objects: BTreeMap<String, Vec<Value>>,
 }
 

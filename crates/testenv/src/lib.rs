@@ -9,18 +9,26 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// Why the test environment could not be built or started.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// `testenv/build.sh` failed (its output).
     #[error("building the test environment (testenv/build.sh) failed: {0}")]
     Build(String),
+    /// A component started but never answered.
     #[error("{what} did not become ready in {secs} s; its log:\n{log}")]
     NotReady {
+        /// The component (etcd, kube-apiserver, a controller...).
         what: &'static str,
+        /// How long it was given.
         secs: u64,
+        /// The end of its log.
         log: String,
     },
+    /// Starting a process or writing its files failed.
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// The kubeconfig for the API server could not be made or read.
     #[error("{0}")]
     Kubeconfig(String),
 }
@@ -273,6 +281,7 @@ pub struct GitServer {
     child: Child,
     /// `http://127.0.0.1:<port>`.
     pub url: String,
+    /// The folder whose repositories it serves.
     pub root: PathBuf,
 }
 
@@ -336,10 +345,12 @@ impl Drop for GitServer {
 /// as local processes (`KUBECONFIG` pointing at the cluster). Stopped when dropped.
 pub struct Flux {
     children: Vec<Child>,
+    /// The controllers' log files.
     pub logs: Vec<PathBuf>,
 }
 
 impl Flux {
+    /// Installs Flux's CRDs and namespace into `api` and starts both controllers against it.
     pub fn start(api: &ApiServer) -> Result<Flux, Error> {
         let bin = flux_binaries()?;
         let run = |args: &[&str]| -> Result<(), Error> {
@@ -451,6 +462,8 @@ const CAPI_MANAGERS: [&str; 4] = [
 ];
 
 impl ClusterApi {
+    /// Installs Cluster API's CRDs and webhooks-free setup into `api` and starts the core,
+    /// kubeadm and in-memory provider controllers against it.
     pub fn start(api: &ApiServer) -> Result<ClusterApi, Error> {
         let bin = capi_binaries()?;
         let dir = api.dir().join("capi");
