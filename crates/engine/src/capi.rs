@@ -12,8 +12,11 @@ use serde_json::{Value, json};
 const CAPI: &str = "cluster.x-k8s.io/v1beta2";
 const INFRA_GROUP: &str = "infrastructure.cluster.x-k8s.io";
 
+/// A cluster's address ranges, as its Cluster object declares them.
 pub struct Net<'a> {
+    /// The pod CIDR.
     pub pods: &'a str,
+    /// The service CIDR.
     pub services: &'a str,
 }
 
@@ -235,6 +238,7 @@ fn k3s_version(v: &str) -> String {
     }
 }
 
+/// The CNI's name as its chart and the cluster labels spell it.
 pub fn cni_name(c: Cni) -> &'static str {
     match c {
         Cni::Calico => "calico",

@@ -8,11 +8,17 @@ use serde_json::{Value, json};
 
 /// A chart to install, in agent-neutral form.
 pub struct Chart<'a> {
+    /// The release name.
     pub name: &'a str,
+    /// The Helm repository.
     pub repo_url: &'a str,
+    /// The chart in it.
     pub chart: &'a str,
+    /// The chart version.
     pub version: &'a str,
+    /// The namespace it is installed in.
     pub namespace: &'a str,
+    /// Helm values.
     pub values: Value,
 }
 
@@ -165,8 +171,11 @@ pub fn agent_object(
 /// A service on the cluster's shared load-balancer address.
 #[derive(Debug, Clone)]
 pub struct SharedPort {
+    /// The port.
     pub port: i32,
+    /// `TCP` or `UDP`.
     pub protocol: &'static str,
+    /// `team/app` that exposes it.
     pub owner: String,
 }
 

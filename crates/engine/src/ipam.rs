@@ -11,11 +11,13 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 /// pool → cluster → block (CIDR).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Allocations {
+    /// Pool → cluster → the block it was given.
     #[serde(default)]
     pub pools: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 impl Allocations {
+    /// The block `cluster` holds in `pool`.
     pub fn get(&self, pool: &str, cluster: &str) -> Option<&str> {
         self.pools.get(pool)?.get(cluster).map(String::as_str)
     }
@@ -24,18 +26,25 @@ impl Allocations {
 /// A pool as IPAM sees it.
 #[derive(Debug, Clone)]
 pub struct PoolDef {
+    /// The ranges blocks are cut from, in order.
     pub cidrs: Vec<IpNet>,
+    /// The size of each block (a prefix length).
     pub prefix: u8,
 }
 
+/// A pool with no block left for a cluster.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
     "IPPool `{pool}` is exhausted: no free /{prefix} block left for cluster `{cluster}` ({used} blocks in use)"
 )]
 pub struct Exhausted {
+    /// The pool.
     pub pool: String,
+    /// The cluster that asked.
     pub cluster: String,
+    /// The block size asked for.
     pub prefix: u8,
+    /// Blocks already handed out.
     pub used: usize,
 }
 

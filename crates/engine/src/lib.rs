@@ -12,10 +12,6 @@
 //! `digest` (input digests), [`ipam`], `cluster` (one cluster's files: [`capi`],
 //! [`delivery`], [`packages`]), [`memo`] (what the next render reuses).
 
-// Not yet documented item by item: the workspace lints ask for docs on every public item,
-// and this crate has not caught up (see the README, issue 12).
-#![allow(missing_docs)]
-
 pub mod capi;
 mod cluster;
 pub mod delivery;
@@ -43,6 +39,7 @@ use std::sync::{Arc, Mutex};
 
 /// What the engine needs besides the declarations.
 pub struct Inputs<'a> {
+    /// The validated declarations.
     pub model: &'a Model,
     /// Allocations committed by the previous render.
     pub previous: &'a Allocations,
@@ -66,6 +63,7 @@ pub struct Output {
     pub clusters: BTreeSet<String>,
     /// The clusters whose files are in `files`.
     pub rendered: BTreeSet<String>,
+    /// Every cluster's address blocks, old ones kept.
     pub allocations: Allocations,
     /// Cluster → `team/app` placed on it.
     pub placements: Placements,

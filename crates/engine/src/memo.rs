@@ -21,6 +21,7 @@ pub struct RenderMemo {
     /// Distinct sets of applications placed together, as indices in the model's application
     /// order (which `fleet` pins). A few dozen sets serve thousands of clusters.
     pub app_sets: Vec<Vec<u32>>,
+    /// Each cluster's results, by name.
     pub clusters: BTreeMap<String, ClusterMemo>,
 }
 
@@ -33,7 +34,9 @@ pub struct ClusterMemo {
     pub inputs: String,
     /// Index in `app_sets` of the applications placed on it.
     pub apps: u32,
+    /// Where its pod range came from.
     pub pods: Range,
+    /// Where its service range came from.
     pub services: Range,
     /// Pools named by its add-ons' address blocks, in add-on order.
     pub address_pools: Vec<String>,

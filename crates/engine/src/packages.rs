@@ -18,11 +18,14 @@ pub struct Fetched {
 
 /// Values a package can have injected.
 pub struct Injection<'a> {
+    /// The cluster the package goes to.
     pub cluster: &'a str,
+    /// The namespace its namespaced objects are put in, when the package leaves it open.
     pub namespace: Option<&'a str>,
     /// Add a Namespace object for `namespace` unless the package has one (nothing else on
     /// the cluster makes it).
     pub create_namespace: bool,
+    /// Key → value for the package's setters (cluster name, labels, allocated addresses).
     pub context: BTreeMap<String, String>,
 }
 

@@ -27,6 +27,7 @@ pub struct Placer<'m> {
 }
 
 impl<'m> Placer<'m> {
+    /// Indexes the model's explicit placements and target policies once.
     pub fn new(m: &'m Model) -> Placer<'m> {
         let mut explicit: HashMap<&str, Vec<u32>> = HashMap::new();
         for (i, a) in m.applications.values().enumerate() {

@@ -10,7 +10,9 @@ use std::collections::BTreeMap;
 /// `cluster override`, `default`).
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Sourced<T> {
+    /// The effective value.
     pub value: T,
+    /// Which declaration set it.
     pub from: String,
 }
 
@@ -18,7 +20,9 @@ pub struct Sourced<T> {
 #[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub enum Range {
+    /// A CIDR written in the declarations.
     Fixed(String),
+    /// A block allocated from the named IPPool.
     Pool(String),
 }
 
@@ -26,15 +30,23 @@ pub enum Range {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct AddonSpec {
+    /// Which add-on.
     pub addon: Addon,
+    /// The chart version.
     pub version: String,
+    /// The Helm repository.
     pub repo_url: String,
+    /// The chart's name in it.
     pub chart: String,
+    /// Where it is installed.
     pub namespace: String,
+    /// The IPPool its load-balancer addresses come from (MetalLB).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub address_pool: Option<String>,
+    /// Helm values, as declared.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub values: Option<serde_json::Value>,
+    /// Which profile or override declared it.
     pub from: String,
 }
 
@@ -42,30 +54,49 @@ pub struct AddonSpec {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ResolvedCluster {
+    /// The cluster's name.
     pub name: String,
+    /// Its labels (what placement selects on).
     pub labels: BTreeMap<String, String>,
+    /// The Cluster API infrastructure provider.
     pub provider: Sourced<Provider>,
+    /// The bootstrap and control-plane provider.
     pub bootstrap: Sourced<Bootstrap>,
+    /// The Kubernetes version (`v1.31.2`).
     pub kubernetes_version: Sourced<String>,
+    /// Control-plane machines.
     pub control_plane_count: Sourced<i32>,
+    /// Worker machines.
     pub worker_count: Sourced<i32>,
+    /// The control plane's machine flavor (OpenStack).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub control_plane_flavor: Option<Sourced<String>>,
+    /// The workers' machine flavor (OpenStack).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub worker_flavor: Option<Sourced<String>>,
+    /// The machine image.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub image: Option<Sourced<String>>,
+    /// The OpenStack cloud (in clouds.yaml).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cloud_name: Option<Sourced<String>>,
+    /// The OpenStack external network.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub external_network: Option<Sourced<String>>,
+    /// The SSH key put on the machines.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ssh_key_name: Option<Sourced<String>>,
+    /// The CNI plugin.
     pub cni: Sourced<Cni>,
+    /// The CNI plugin's version.
     pub cni_version: Sourced<String>,
+    /// Where the pod range comes from.
     pub pods: Sourced<Range>,
+    /// Where the service range comes from.
     pub services: Sourced<Range>,
+    /// The add-ons installed on it.
     pub addons: Vec<AddonSpec>,
+    /// The GitOps agent that pulls its package.
     pub gitops_agent: Sourced<GitOpsAgent>,
 }
 
@@ -385,13 +416,19 @@ pub fn merge(base: &mut serde_json::Value, over: &serde_json::Value) {
     }
 }
 
+/// Where an add-on's chart comes from when a profile does not say.
 pub struct AddonDefaults {
+    /// The Helm repository.
     pub repo: &'static str,
+    /// The chart.
     pub chart: &'static str,
+    /// The chart version.
     pub version: &'static str,
+    /// The namespace it is installed in.
     pub namespace: &'static str,
 }
 
+/// The defaults of add-on `a`.
 pub fn addon_defaults(a: Addon) -> AddonDefaults {
     match a {
         Addon::MetalLb => AddonDefaults {
