@@ -11,13 +11,17 @@ use std::path::Path;
 /// What to generate.
 #[derive(Debug, Clone, Copy)]
 pub struct Params {
+    /// How many clusters.
     pub clusters: usize,
+    /// The random seed: the same seed makes the same fleet.
     pub seed: u64,
 }
 
 /// Teams, applications and policies: fixed by the shape, not by N.
 pub const TEAMS: usize = 20;
+/// Applications, spread over the teams.
 pub const APPS: usize = 200;
+/// Target policies, spread over the teams.
 pub const POLICIES: usize = 50;
 
 const REGIONS: &[&str] = &[
@@ -35,7 +39,9 @@ const FORMATS: &[&str] = &["hyper", "super", "express", "depot"];
 /// The generated fleet: declaration files (relative path → YAML) and the files of the upstream
 /// package repository that its kpt applications pin.
 pub struct Fleet {
+    /// Declaration files: relative path → YAML.
     pub files: BTreeMap<String, String>,
+    /// The upstream package repository's files: path → bytes.
     pub upstream: BTreeMap<String, Vec<u8>>,
     /// Relative path of the upstream repository, as the declarations refer to it.
     pub upstream_dir: &'static str,

@@ -2,10 +2,6 @@
 //! harness that runs commands as child processes and reads back their wall time, CPU time and
 //! peak RSS from the kernel ([`measure`]). The `atoll bench` subcommand drives both.
 
-// Not yet documented item by item: the workspace lints ask for docs on every public item,
-// and this crate has not caught up (see the README, issue 12).
-#![allow(missing_docs)]
-
 pub mod generator;
 pub mod measure;
 pub mod serve;
@@ -14,10 +10,13 @@ pub mod suite;
 /// What can go wrong while generating or measuring.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// Writing the fleet or starting a command failed.
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// Making the upstream package repository failed.
     #[error("{0}")]
     Git(#[from] atoll_gitops::GitError),
+    /// A measured command failed (its output).
     #[error("{0}")]
     Failed(String),
 }

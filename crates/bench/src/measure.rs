@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 /// What one run of one command cost.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Cost {
+    /// Wall-clock time.
     pub wall: Duration,
+    /// User + system CPU time of the process and its children.
     pub cpu: Duration,
     /// Peak resident set size, bytes.
     pub peak_rss: u64,
@@ -27,7 +29,9 @@ impl Cost {
 
 /// A finished run: its cost and what it printed.
 pub struct Run {
+    /// What it cost.
     pub cost: Cost,
+    /// Its exit status, stdout and stderr.
     pub output: Output,
 }
 

@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 /// What was measured.
 #[derive(Debug, Clone, Default)]
 pub struct ServeReport {
+    /// Loading the generated fleet through the API.
     pub load: Duration,
+    /// In how many requests (each under the body limit).
     pub load_chunks: usize,
     /// PUT of one cluster's labels.
     pub one_cluster: Duration,
@@ -23,21 +25,28 @@ pub struct ServeReport {
     pub no_package: Duration,
     /// PUT of an application's chart version, and on how many clusters it is placed.
     pub app_bump: Duration,
+    /// See `app_bump`.
     pub app_bump_clusters: usize,
     /// `atoll render` of the same change, in the same run.
     pub cli_app_bump: Cost,
     /// Latencies under load (p50, p99, requests served).
     pub list_page: Latency,
+    /// GET of one object, under the same load.
     pub get_one: Latency,
+    /// Concurrent clients.
     pub clients: usize,
     /// The server's peak resident set size, bytes.
     pub peak_rss: u64,
 }
 
+/// Latency percentiles of one kind of request.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Latency {
+    /// Median.
     pub p50: Duration,
+    /// 99th percentile.
     pub p99: Duration,
+    /// Requests measured.
     pub count: usize,
 }
 

@@ -21,6 +21,7 @@ pub struct Settings {
     pub kustomize_sample: usize,
     /// Parallel kustomize processes (one per core is what a CI runner or an agent gets).
     pub kustomize_jobs: usize,
+    /// The generator's seed.
     pub seed: u64,
     /// Scratch directory; each N gets a folder in it.
     pub work: PathBuf,
@@ -29,18 +30,29 @@ pub struct Settings {
 /// Every figure of one fleet size.
 #[derive(Debug, Clone, Default)]
 pub struct Report {
+    /// Clusters in the fleet.
     pub clusters: usize,
+    /// Files in the rendered repository.
     pub files: usize,
+    /// Applications placed per cluster, on average.
     pub apps_per_cluster: f64,
+    /// Generating the fleet.
     pub generate: Duration,
+    /// `atoll render` into an empty repository.
     pub full_render: Cost,
+    /// `atoll render` again, nothing changed.
     pub no_change: Cost,
+    /// Whether that made a commit (it must not).
     pub no_change_committed: bool,
+    /// `atoll plan` after one cluster's labels changed.
     pub one_cluster_plan: Cost,
     /// The same plan with `--no-cache`: what a first run, or a fresh clone, pays.
     pub one_cluster_plan_cold: Cost,
+    /// `atoll render` of that change.
     pub one_cluster_render: Cost,
+    /// `atoll plan` of a new site (a cluster) with an application version bump.
     pub add_site_plan: Cost,
+    /// `atoll render` of it.
     pub add_site_render: Cost,
     /// Clusters kustomize built, and what that cost.
     pub kustomize: Option<(usize, Cost)>,

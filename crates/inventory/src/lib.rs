@@ -7,35 +7,52 @@
 //! Writes happen inside a [`Tx`], so a caller can validate and render the result before
 //! committing, and roll everything back when that fails.
 
-// Not yet documented item by item: the workspace lints ask for docs on every public item,
-// and this crate has not caught up (see the README, issue 12).
-#![allow(missing_docs)]
-
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::Digest;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
+/// What the store refuses or fails at.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// A create of an object that exists.
     #[error("{kind} {key} already exists")]
-    AlreadyExists { kind: String, key: String },
+    AlreadyExists {
+        /// The object's kind.
+        kind: String,
+        /// `namespace/name` or `name`.
+        key: String,
+    },
+    /// A read, update or delete of an object that does not exist.
     #[error("{kind} {key} not found")]
-    NotFound { kind: String, key: String },
+    NotFound {
+        /// The object's kind.
+        kind: String,
+        /// `namespace/name` or `name`.
+        key: String,
+    },
+    /// An update whose resourceVersion is not the stored one (optimistic concurrency).
     #[error(
         "{kind} {key} was changed by someone else: resourceVersion {expected} is stale (now {actual})"
     )]
     Conflict {
+        /// The object's kind.
         kind: String,
+        /// `namespace/name` or `name`.
         key: String,
+        /// The resourceVersion the writer read.
         expected: i64,
+        /// The stored one.
         actual: i64,
     },
+    /// The database failed.
     #[error("database: {0}")]
     Db(#[from] sqlx::Error),
+    /// A stored body does not parse (the database was edited by hand).
     #[error("stored object is not valid JSON: {0}")]
     Corrupt(#[from] serde_json::Error),
+    /// The SQLite file could not be created.
     #[error("database file: {0}")]
     Io(String),
 }
@@ -43,7 +60,9 @@ pub enum StoreError {
 /// Which database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
+    /// A SQLite file (or `:memory:`).
     Sqlite,
+    /// A PostgreSQL server.
     Postgres,
 }
 
@@ -105,10 +124,13 @@ const MIGRATIONS: &[Migration] = &[Migration {
 /// A stored declaration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stored {
+    /// The object's kind.
     pub kind: String,
     /// Empty for cluster-scoped kinds.
     pub namespace: String,
+    /// The object's name.
     pub name: String,
+    /// Its version, from the store's counter (higher is newer).
     pub resource_version: i64,
     /// The whole object as served: apiVersion, kind, metadata (with uid, resourceVersion,
     /// generation, creationTimestamp), spec.
@@ -119,6 +141,7 @@ pub struct Stored {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Event {
+    /// Ascending with time.
     pub id: i64,
     /// Events of one request (an apply of several objects, a rollback) share it.
     pub change_id: String,
@@ -128,8 +151,11 @@ pub struct Event {
     pub actor: String,
     /// create, update, delete, rollback.
     pub action: String,
+    /// The object's kind.
     pub kind: String,
+    /// Its namespace ("" for cluster-scoped kinds).
     pub namespace: String,
+    /// Its name.
     pub name: String,
     /// The owning team (namespace of an Application/TargetPolicy, name of a Team), or "".
     pub team: String,
@@ -142,6 +168,7 @@ pub struct Event {
     /// The object before and after (absent for create / delete).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub before: Option<Value>,
+    /// The object after the change.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub after: Option<Value>,
 }
@@ -149,14 +176,21 @@ pub struct Event {
 /// Which events to list; every field narrows.
 #[derive(Debug, Clone, Default)]
 pub struct EventFilter {
+    /// Of this kind.
     pub kind: Option<String>,
+    /// In this namespace.
     pub namespace: Option<String>,
+    /// Of objects of this name.
     pub name: Option<String>,
+    /// Of this team.
     pub team: Option<String>,
+    /// That touched this cluster's package.
     pub cluster: Option<String>,
+    /// Of this one request.
     pub change_id: Option<String>,
     /// Inclusive bounds on `at` (RFC 3339).
     pub since: Option<String>,
+    /// See `since`.
     pub until: Option<String>,
     /// Only these teams' events, plus fleet-level ones (team "") — what a non-admin may see.
     pub visible_to: Option<String>,
@@ -166,8 +200,11 @@ pub struct EventFilter {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
+    /// Reads the team's objects and the fleet.
     Reader,
+    /// Also writes the team's Applications and TargetPolicies.
     Contributor,
+    /// Also writes fleet-level objects and manages tokens.
     Admin,
 }
 
@@ -186,6 +223,7 @@ impl std::str::FromStr for Role {
 }
 
 impl Role {
+    /// The role as tokens and the API spell it.
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Reader => "reader",
@@ -198,8 +236,11 @@ impl Role {
 /// Who a token belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
+    /// The token's name (what events record as the actor).
     pub name: String,
+    /// The team it acts for.
     pub team: String,
+    /// What it may do.
     pub role: Role,
 }
 
@@ -232,14 +273,17 @@ fn create_private(path: &str) -> Result<(), StoreError> {
     }
 }
 
+/// The inventory: a connection pool to SQLite or PostgreSQL, migrated on open.
 pub struct Store {
     pool: AnyPool,
+    /// Which database it is.
     pub backend: Backend,
 }
 
 /// A write transaction.
 pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
 
+/// The time now, RFC 3339 in UTC to the second (what events and metadata record).
 pub fn now() -> String {
     let t = k8s_openapi::jiff::Timestamp::now();
     k8s_openapi::jiff::Timestamp::from_second(t.as_second())
@@ -376,11 +420,13 @@ impl Store {
         )
     }
 
+    /// Whether the database answers (for readiness).
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
 
+    /// Starts a write transaction.
     pub async fn begin(&self) -> Result<Tx, StoreError> {
         if self.backend == Backend::Sqlite {
             // Take SQLite's write lock up front (waiting for it as long as busy_timeout
@@ -401,6 +447,7 @@ impl Store {
         )
     }
 
+    /// One object by kind, namespace ("" for cluster-scoped) and name.
     pub async fn get(
         &self,
         kind: &str,
@@ -421,6 +468,7 @@ impl Store {
         list(&mut c, kind, namespace).await
     }
 
+    /// The events `f` selects, oldest first.
     pub async fn events(&self, f: &EventFilter) -> Result<Vec<Event>, StoreError> {
         let rows = sqlx::query(
             "SELECT * FROM events WHERE
@@ -471,6 +519,7 @@ impl Store {
         Ok(secret)
     }
 
+    /// Who holds `token`, if anyone (tokens are stored hashed).
     pub async fn authenticate(&self, token: &str) -> Result<Option<Principal>, StoreError> {
         let row = sqlx::query("SELECT name, team, role FROM tokens WHERE hash = $1")
             .bind(hash_token(token))
@@ -520,6 +569,7 @@ fn row_to_event(r: &AnyRow) -> Result<Event, StoreError> {
     })
 }
 
+/// [`Store::get`] on a given connection (inside a transaction).
 pub async fn get(
     c: &mut sqlx::AnyConnection,
     kind: &str,
@@ -535,6 +585,8 @@ pub async fn get(
     row.as_ref().map(row_to_stored).transpose()
 }
 
+/// Every object of `kind` (all kinds for `None`) in `namespace` (all for `None`), ordered by
+/// kind, namespace and name, on a given connection.
 pub async fn list(
     c: &mut sqlx::AnyConnection,
     kind: Option<&str>,

@@ -8,41 +8,61 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+/// The field manager of atoll's server-side applies.
 pub const FIELD_MANAGER: &str = "atoll";
+/// The finalizer that makes deletion of a declaration wait for its clusters' cleanup.
 pub const FINALIZER: &str = "atoll.dev/cleanup";
 
+/// Why an object could not be applied, deleted or given its status.
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
+    /// The management cluster does not serve the object's kind.
     #[error(
         "{what}: the management cluster does not serve {api_version} {kind}: CRD {crd} is not installed{hint}"
     )]
     UnknownKind {
+        /// The object (`Kind namespace/name`).
         what: String,
+        /// Its apiVersion.
         api_version: String,
+        /// Its kind.
         kind: String,
         /// The CustomResourceDefinition that would serve it (`<plural>.<group>`).
         crd: String,
         /// Which provider ships that CRD, when atoll knows.
         hint: String,
     },
+    /// The API server refused or failed.
     #[error("{what}: {source}")]
     Api {
+        /// The object.
         what: String,
+        /// What the API server said.
         #[source]
         source: kube::Error,
     },
+    /// A rendered object atoll cannot apply as it is (no name, no kind...).
     #[error("{what}: {message}")]
-    Invalid { what: String, message: String },
+    Invalid {
+        /// The object.
+        what: String,
+        /// What is wrong with it.
+        message: String,
+    },
 }
 
 /// The owner set on every applied object, so deletion of the declaration cascades.
 #[derive(Clone, Debug)]
 pub struct Owner {
+    /// The declaring object's kind.
     pub kind: String,
+    /// Its name.
     pub name: String,
+    /// Its uid.
     pub uid: String,
 }
 
+/// Applies, deletes and reads objects of any kind, discovering each kind's resource once.
 pub struct Applier {
     client: kube::Client,
     kinds: Mutex<HashMap<(String, String), (ApiResource, bool)>>,
@@ -98,6 +118,7 @@ fn describe(obj: &Value) -> String {
 }
 
 impl Applier {
+    /// An applier talking to the management cluster through `client`.
     pub fn new(client: kube::Client) -> Applier {
         Applier {
             client,

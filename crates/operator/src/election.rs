@@ -10,6 +10,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, PostParams};
 use std::time::{Duration, Instant};
 
+/// Leader election on a coordination.k8s.io Lease: one replica acts, the others wait.
 pub struct Elector {
     api: Api<Lease>,
     name: String,
@@ -20,6 +21,7 @@ pub struct Elector {
 }
 
 impl Elector {
+    /// An elector for the Lease `namespace/name`, as `identity`, held for `duration`.
     pub fn new(
         client: kube::Client,
         namespace: &str,
@@ -36,6 +38,7 @@ impl Elector {
         }
     }
 
+    /// This replica's identity in the Lease.
     pub fn identity(&self) -> &str {
         &self.identity
     }

@@ -41,16 +41,22 @@ pub enum Fault {
     MidApply,
 }
 
+/// Why a pass failed as a whole (errors of single objects go to their status instead).
 #[derive(Debug, thiserror::Error)]
 pub enum PassError {
+    /// The fleet repository could not be read or written.
     #[error("fleet repository: {0}")]
     Git(#[from] atoll_gitops::GitError),
+    /// The pipeline failed (an upstream, the repository's state).
     #[error("{0}")]
     Pipeline(#[from] atoll_pipeline::Error),
+    /// Errors that no single declaration can be blamed for.
     #[error("declarations cannot be rendered:\n{0}")]
     Unattributed(String),
+    /// Applying to the management cluster failed.
     #[error("{0}")]
     Apply(#[from] ApplyError),
+    /// Local files (the repository's folder) failed.
     #[error("{0}")]
     Io(String),
 }

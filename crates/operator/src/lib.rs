@@ -9,10 +9,6 @@
 //! reconcile function per kind: status and finalizers), [`apply`] (server-side apply),
 //! [`election`] (Lease leader election), [`manifests`] (what installs the operator).
 
-// Not yet documented item by item: the workspace lints ask for docs on every public item,
-// and this crate has not caught up (see the README, issue 12).
-#![allow(missing_docs)]
-
 pub mod apply;
 pub mod election;
 pub mod fleet;
@@ -25,6 +21,7 @@ use std::time::{Duration, Instant};
 /// How the operator runs.
 #[derive(Clone, Debug)]
 pub struct Config {
+    /// The fleet repository, its remote, and what a pass may do.
     pub settings: fleet::Settings,
     /// Namespace of the leader-election Lease.
     pub lease_namespace: String,
@@ -38,10 +35,13 @@ pub struct Config {
     pub resync: Duration,
 }
 
+/// Why the operator stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// Another replica took the Lease (this one exits so that it restarts as a follower).
     #[error("leadership lost: another replica holds the Lease {0}")]
     LeadershipLost(String),
+    /// The Lease could not be read or written.
     #[error("leader election: {0}")]
     Election(kube::Error),
 }

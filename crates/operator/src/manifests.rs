@@ -29,6 +29,7 @@ impl Default for Options {
     }
 }
 
+/// The name of the operator's Deployment, ServiceAccount, roles and Lease.
 pub const NAME: &str = "atoll-operator";
 
 /// Cluster API resources atoll renders, by API group (see the engine's `capi` module).

@@ -15,8 +15,11 @@ use tokio::sync::Notify;
 /// An atoll kind as served by the API server.
 #[derive(Clone, Debug)]
 pub struct Kind {
+    /// The kind's name.
     pub kind: String,
+    /// Whether its objects live in namespaces (Applications, TargetPolicies).
     pub namespaced: bool,
+    /// How the API server serves it.
     pub resource: ApiResource,
 }
 
@@ -49,8 +52,11 @@ pub fn capi_cluster_resource() -> ApiResource {
 
 /// Caches kept current by watches; every change wakes `changed`.
 pub struct Caches {
+    /// One cache per atoll kind.
     pub kinds: Vec<(Kind, Store<DynamicObject>)>,
+    /// The CAPI Clusters atoll made (label `atoll.dev/cluster`), for their phases.
     pub capi_clusters: Store<DynamicObject>,
+    /// Woken on every change of any cache.
     pub changed: Arc<Notify>,
 }
 
@@ -119,6 +125,7 @@ impl Caches {
         }
     }
 
+    /// What the caches hold now, as one consistent-enough view for a pass.
     pub fn snapshot(&self) -> Snapshot {
         let mut objects = Vec::new();
         for (k, store) in &self.kinds {
@@ -143,17 +150,27 @@ impl Caches {
 /// One atoll object as the operator sees it.
 #[derive(Clone, Debug)]
 pub struct Object {
+    /// Its kind.
     pub kind: Kind,
     /// `Kind/name` or `Kind/namespace/name`: unique, and the "file" of its diagnostics.
     pub key: String,
+    /// `metadata.name`.
     pub name: String,
+    /// `metadata.namespace`, for namespaced kinds.
     pub namespace: Option<String>,
+    /// `metadata.uid`.
     pub uid: String,
+    /// `metadata.generation` (what `status.observedGeneration` answers).
     pub generation: Option<i64>,
+    /// Whether it has a deletion timestamp.
     pub deleting: bool,
+    /// `metadata.finalizers`.
     pub finalizers: Vec<String>,
+    /// `metadata.labels`.
     pub labels: BTreeMap<String, String>,
+    /// `spec`, as served.
     pub spec: Value,
+    /// `status`, as last written.
     pub status: Status,
 }
 
@@ -207,6 +224,7 @@ impl Object {
 /// Everything one fleet pass reads from the API server.
 #[derive(Clone, Debug, Default)]
 pub struct Snapshot {
+    /// Every atoll object, sorted by key.
     pub objects: Vec<Object>,
     /// (namespace, name) of each CAPI Cluster → what its status says.
     pub capi_phases: BTreeMap<(String, String), CapiCluster>,

@@ -110,14 +110,19 @@ fn conditions(prev: &[Condition], generation: Option<i64>, v: &Verdict) -> Vec<C
     .collect()
 }
 
-/// The pass's view shared by every per-kind reconcile.
 use std::collections::BTreeMap;
 
+/// The pass's view shared by every per-kind reconcile.
 pub struct Report<'a> {
+    /// What the pass read.
     pub snap: &'a Snapshot,
+    /// What it rendered, committed and applied.
     pub outcome: &'a Outcome,
+    /// For status writes and CAPI reads.
     pub applier: &'a Applier,
+    /// The management cluster.
     pub client: &'a kube::Client,
+    /// Where the CAPI objects live.
     pub management_namespace: &'a str,
     /// What each cluster's agent reports (the observed side), by cluster.
     pub syncs: &'a BTreeMap<String, atoll_status::ClusterSync>,
