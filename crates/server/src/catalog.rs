@@ -13,13 +13,16 @@ use std::sync::{Arc, Mutex, OnceLock, RwLock};
 /// One object, ready to serve.
 #[derive(Debug)]
 pub struct Entry {
+    /// The object as stored.
     pub stored: Stored,
+    /// Its labels, parsed once (for label selectors).
     pub labels: BTreeMap<String, String>,
     /// The body, serialised (shared, not copied, by every response that carries it).
     pub json: Bytes,
 }
 
 impl Entry {
+    /// Parses the labels and serialises the body once.
     pub fn new(stored: Stored) -> Entry {
         let labels =
             serde_json::from_value(stored.body["metadata"]["labels"].clone()).unwrap_or_default();
@@ -38,7 +41,9 @@ pub type Key = (String, String, String);
 /// Every object at one resourceVersion.
 #[derive(Debug, Default)]
 pub struct Catalog {
+    /// The store's resourceVersion this snapshot is at.
     pub resource_version: i64,
+    /// Every object, in list order.
     pub objects: BTreeMap<Key, Arc<Entry>>,
     /// Each kind's objects in list order, built by the first page that needs it: a page is
     /// then found by binary search and the rest counted without walking it (walking 10,000
@@ -142,6 +147,7 @@ impl Catalog {
             .take_while(move |(k, _)| k.0 == kind && namespace.is_none_or(|n| k.1 == n))
     }
 
+    /// One object.
     pub fn get(&self, kind: &str, namespace: &str, name: &str) -> Option<&Arc<Entry>> {
         self.objects
             .get(&(kind.to_string(), namespace.to_string(), name.to_string()))
@@ -159,6 +165,7 @@ pub struct Catalogs {
 }
 
 impl Catalogs {
+    /// The latest snapshot.
     pub fn current(&self) -> Arc<Catalog> {
         self.current.read().expect("catalog").clone()
     }

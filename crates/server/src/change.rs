@@ -15,35 +15,48 @@ use std::time::Instant;
 /// One write.
 #[derive(Debug, Clone)]
 pub enum Op {
+    /// Create; fails if the object exists.
     Create(Value),
     /// Update; `expected` is the resourceVersion the caller read.
     Update {
+        /// The new object.
         body: Value,
+        /// See above; `None` writes whatever is stored.
         expected: Option<i64>,
     },
     /// Create or update (apply, rollback).
     Upsert(Value),
+    /// Delete; `expected` as for updates.
     Delete {
+        /// The object's kind.
         kind: String,
+        /// Its namespace ("" for cluster-scoped kinds).
         namespace: String,
+        /// Its name.
         name: String,
+        /// The resourceVersion the caller read.
         expected: Option<i64>,
     },
 }
 
+/// Writes applied together: one render, one commit, events sharing one change id.
 #[derive(Debug, Clone)]
 pub struct ChangeRequest {
+    /// The writes, in order.
     pub ops: Vec<Op>,
     /// Why (optional, recorded in events and the commit message).
     pub message: String,
+    /// Who asks (authorised per op).
     pub actor: Principal,
     /// Recorded action; empty: create / update / delete per op.
     pub action: &'static str,
 }
 
+/// What a change did (or, for a plan, would do).
 #[derive(Debug, Clone, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ChangeOutcome {
+    /// Shared by its events.
     pub change_id: String,
     /// The Git commit, "" when no file changed (or for a plan).
     pub commit: String,
@@ -51,6 +64,7 @@ pub struct ChangeOutcome {
     pub plans: Vec<ClusterPlan>,
     /// Objects after the change (deleted ones as they were).
     pub objects: Vec<Value>,
+    /// The ids of the events recorded.
     pub events: Vec<i64>,
 }
 

@@ -4,10 +4,14 @@
 
 use serde_json::Value;
 
+/// A kind the API serves.
 #[derive(Clone, Debug)]
 pub struct Kind {
+    /// Its name (`Cluster`).
     pub kind: String,
+    /// Its path segment (`clusters`).
     pub plural: String,
+    /// Whether its objects live in a team's namespace.
     pub namespaced: bool,
     /// The CRD's `openAPIV3Schema`.
     pub schema: Value,
@@ -21,6 +25,7 @@ impl Kind {
     }
 }
 
+/// The eleven atoll kinds, from the CRDs atoll generates.
 pub fn all() -> Vec<Kind> {
     atoll_model::crds()
         .into_iter()

@@ -5,10 +5,6 @@
 //! auth with per-team roles, Prometheus metrics and health checks. The OpenAPI document is
 //! generated from the same kind table the routes use.
 
-// Not yet documented item by item: the workspace lints ask for docs on every public item,
-// and this crate has not caught up (see the README, issue 12).
-#![allow(missing_docs)]
-
 pub mod api;
 pub mod catalog;
 pub mod change;
@@ -54,6 +50,7 @@ pub struct Config {
 /// What the last render says, for placement queries and metrics.
 #[derive(Debug, Default, Clone)]
 pub struct View {
+    /// HEAD of the fleet repository.
     pub commit: String,
     /// Cluster → `team/app`.
     pub placements: atoll_engine::Placements,
@@ -68,7 +65,9 @@ pub struct View {
 /// The observed side of the fleet (see the `atoll-status` crate).
 #[derive(Debug, Default, Clone)]
 pub struct Observed {
+    /// What each cluster's agent last reported.
     pub clusters: BTreeMap<String, atoll_status::ClusterSync>,
+    /// `team/app` → (clusters where it runs at HEAD, clusters it is placed on).
     pub applications: BTreeMap<String, (usize, usize)>,
     /// Cluster → the phase its Cluster API `Cluster` reports in the management cluster.
     pub phases: BTreeMap<String, String>,
@@ -180,6 +179,7 @@ pub struct ViewUpdate {
 }
 
 impl ViewUpdate {
+    /// What the view learns from a committed change.
     pub fn of(c: &atoll_pipeline::Change) -> ViewUpdate {
         ViewUpdate {
             placements: c.placements.clone(),
@@ -192,11 +192,16 @@ impl ViewUpdate {
 #[derive(Debug, Clone, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Task {
+    /// Its id, in `/api/v1/tasks/<id>`.
     pub id: String,
+    /// Where it is.
     pub state: TaskState,
+    /// The steps it went through, the current one last.
     pub steps: Vec<Step>,
+    /// What it produced, once succeeded (the change's outcome).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub result: Option<Value>,
+    /// Why it failed (a problem+json body).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<Value>,
     /// Who started it: only they (and admins) can read it.
@@ -208,27 +213,38 @@ pub struct Task {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TaskState {
+    /// Still working.
     Running,
+    /// Done; `result` says what it did.
     Succeeded,
+    /// Stopped; `error` says why.
     Failed,
 }
 
+/// One step of a task.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Step {
+    /// What it does (`render`, `commit`, `push`...).
     pub name: String,
     /// RFC 3339 time the step started.
     pub started: String,
 }
 
+/// Everything the server's handlers share.
 pub struct State {
+    /// The inventory (declarations, history, tokens).
     pub store: Store,
+    /// The fleet repository's path.
     pub repo: PathBuf,
+    /// The kinds the API serves.
     pub kinds: Vec<kinds::Kind>,
     /// Serialises changes (render + commit) within this process.
     pub write: tokio::sync::Mutex<()>,
+    /// What the last render says.
     pub view: RwLock<View>,
     /// Bumped whenever what `/api/v1/fleet` answers may change (a commit, a sweep).
     pub fleet_version: std::sync::atomic::AtomicU64,
+    /// The last `/api/v1/fleet` answers, valid while `fleet_version` stands.
     pub fleet_cache: Mutex<views::FleetCache>,
     /// The model HEAD was rendered from (explanations: provenance, why placed).
     pub model: RwLock<Option<std::sync::Arc<Model>>>,
@@ -253,12 +269,16 @@ pub struct State {
     /// pipeline itself (which a push may hold for seconds, and a worker thread blocked on
     /// it starves every connection queued behind it).
     pub published: Mutex<atoll_pipeline::PublishState>,
+    /// Long operations by id (in memory: they do not outlive the process).
     pub tasks: Mutex<BTreeMap<String, Task>>,
+    /// Prometheus counters and histograms.
     pub metrics: metrics::Metrics,
+    /// The OIDC issuer whose ID tokens are accepted, if configured.
     pub oidc: Option<oidc::Oidc>,
 }
 
 impl State {
+    /// Opens the store and the repository, loads the catalogs and the view of HEAD.
     pub async fn new(cfg: &Config) -> Result<State, Problem> {
         let store = Store::open(&cfg.database).await?;
         Ok(State {
@@ -308,10 +328,12 @@ impl State {
         r
     }
 
+    /// The kind served at `/…/<plural>`.
     pub fn kind_by_plural(&self, plural: &str) -> Option<&kinds::Kind> {
         self.kinds.iter().find(|k| k.plural == plural)
     }
 
+    /// The kind named `kind`.
     pub fn kind_by_name(&self, kind: &str) -> Option<&kinds::Kind> {
         self.kinds.iter().find(|k| k.kind == kind)
     }

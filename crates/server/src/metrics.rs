@@ -54,6 +54,7 @@ impl Histogram {
 /// A gauge family: name, help, (labels, value) samples.
 pub type Gauge<'a> = (&'a str, &'a str, Vec<(String, f64)>);
 
+/// What `/metrics` reports besides the fleet's gauges: request, render and commit times.
 #[derive(Default)]
 pub struct Metrics {
     requests: Mutex<BTreeMap<(String, String, u16), Histogram>>,
@@ -61,6 +62,7 @@ pub struct Metrics {
     commit: Mutex<Histogram>,
 }
 
+/// `v` as a Prometheus label value (backslash, quote and newline escaped).
 pub fn escape(v: &str) -> String {
     v.replace('\\', "\\\\")
         .replace('"', "\\\"")
@@ -68,6 +70,7 @@ pub fn escape(v: &str) -> String {
 }
 
 impl Metrics {
+    /// Records one request's duration by method, route and status.
     pub fn observe_request(&self, method: &str, route: &str, status: u16, secs: f64) {
         self.requests
             .lock()
@@ -76,9 +79,11 @@ impl Metrics {
             .or_default()
             .observe(secs);
     }
+    /// Records one render's duration.
     pub fn observe_render(&self, secs: f64) {
         self.render.lock().expect("metrics").observe(secs);
     }
+    /// Records one commit's duration.
     pub fn observe_commit(&self, secs: f64) {
         self.commit.lock().expect("metrics").observe(secs);
     }

@@ -8,10 +8,14 @@ use jsonwebtoken::{DecodingKey, Validation, decode, decode_header};
 use serde_json::Value;
 use std::path::Path;
 
+/// An OpenID Connect issuer whose ID tokens the server accepts.
 #[derive(Debug, Clone)]
 pub struct Oidc {
+    /// The `iss` a token must carry.
     pub issuer: String,
+    /// The `aud` a token must carry, if any.
     pub audience: Option<String>,
+    /// The issuer's signing keys.
     pub jwks: JwkSet,
     /// The claim holding the user's groups. Default `groups`.
     pub groups_claim: String,

@@ -16,6 +16,8 @@ pub type Endpoint = (
     &'static str,
 );
 
+/// Every endpoint besides the per-kind ones: method, path, summary, parameters, body,
+/// success status and response.
 pub const ENDPOINTS: &[Endpoint] = &[
     ("get", "/healthz", "Liveness", &[], None, "200", "Text"),
     (
@@ -250,6 +252,7 @@ fn clean(v: &Value) -> Value {
     }
 }
 
+/// The OpenAPI 3 document of the whole API (served at `/openapi.json`).
 pub fn document(kinds: &[Kind]) -> Value {
     let mut paths = serde_json::Map::new();
     let mut schemas = serde_json::Map::new();

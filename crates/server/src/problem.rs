@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+/// One error on a declaration, as the API reports it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct FieldError {
     /// `Kind/name` or `Kind/namespace/name`, or "request body".
@@ -15,8 +16,10 @@ pub struct FieldError {
     /// Line and column in the request body, when the error is in it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub line: Option<usize>,
+    /// See `line`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub column: Option<usize>,
+    /// What is wrong and what was expected.
     pub message: String,
 }
 
@@ -55,15 +58,21 @@ impl FieldError {
     }
 }
 
+/// An error response (RFC 9457 problem+json).
 #[derive(Debug, Clone)]
 pub struct Problem {
+    /// The HTTP status.
     pub status: StatusCode,
+    /// A short, fixed summary of the status.
     pub title: &'static str,
+    /// What happened, in a sentence.
     pub detail: String,
+    /// Errors on declarations, each with object, field and position.
     pub errors: Vec<FieldError>,
 }
 
 impl Problem {
+    /// A problem with `status`, `title` and `detail`.
     pub fn new(status: StatusCode, title: &'static str, detail: impl Into<String>) -> Problem {
         Problem {
             status,
@@ -72,21 +81,27 @@ impl Problem {
             errors: Vec::new(),
         }
     }
+    /// 400.
     pub fn bad_request(detail: impl Into<String>) -> Problem {
         Problem::new(StatusCode::BAD_REQUEST, "Bad request", detail)
     }
+    /// 404.
     pub fn not_found(detail: impl Into<String>) -> Problem {
         Problem::new(StatusCode::NOT_FOUND, "Not found", detail)
     }
+    /// 403.
     pub fn forbidden(detail: impl Into<String>) -> Problem {
         Problem::new(StatusCode::FORBIDDEN, "Forbidden", detail)
     }
+    /// 401.
     pub fn unauthorized(detail: impl Into<String>) -> Problem {
         Problem::new(StatusCode::UNAUTHORIZED, "Unauthorized", detail)
     }
+    /// 409.
     pub fn conflict(detail: impl Into<String>) -> Problem {
         Problem::new(StatusCode::CONFLICT, "Conflict", detail)
     }
+    /// 422, with the errors on declarations.
     pub fn invalid(detail: impl Into<String>, errors: Vec<FieldError>) -> Problem {
         Problem {
             status: StatusCode::UNPROCESSABLE_ENTITY,
@@ -95,6 +110,7 @@ impl Problem {
             errors,
         }
     }
+    /// 500.
     pub fn internal(detail: impl Into<String>) -> Problem {
         Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal error", detail)
     }

@@ -34,18 +34,22 @@ fn asset(body: &'static str, content_type: &'static str) -> Response {
     r
 }
 
+/// `/`: to the web UI.
 pub async fn root() -> Redirect {
     Redirect::to("/ui/")
 }
 
+/// The web UI's page.
 pub async fn index() -> Response {
     asset(INDEX, "text/html; charset=utf-8")
 }
 
+/// The web UI's script.
 pub async fn script() -> Response {
     asset(SCRIPT, "text/javascript; charset=utf-8")
 }
 
+/// The web UI's style sheet.
 pub async fn style() -> Response {
     asset(STYLE, "text/css; charset=utf-8")
 }

@@ -31,6 +31,7 @@ pub async fn session(state: S, headers: HeaderMap) -> Result<Json<Value>, Proble
     })))
 }
 
+/// The query of `/api/v1/fleet`: which clusters, and whether with their applications.
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct FleetQuery {

@@ -45,6 +45,7 @@ pub const MAX_BODY: usize = 1 << 20;
 
 const PREFIX: &str = "/apis/atoll.dev/v1alpha1";
 
+/// Every route of the server: the REST API, the web UI, health, metrics and OpenAPI.
 pub fn router(state: Arc<State>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
