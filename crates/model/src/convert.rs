@@ -16,33 +16,46 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
+/// The apiVersion of seed 001's LowLevelOrchestration documents.
 pub const LLO_API_VERSION: &str = "charity-project.eu/v1";
 
+/// A LowLevelOrchestration document's spec (seed 001): clusters, links and applications,
+/// converted into atoll's kinds.
 #[derive(Deserialize, Debug, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct LowLevelOrchestrationSpec {
+    /// The clusters to create.
     #[serde(default)]
     pub clusters: Vec<LloCluster>,
     /// Pairs of cluster names.
     #[serde(default)]
     pub links: Vec<Vec<String>>,
+    /// The applications to deploy.
     #[serde(default)]
     pub apps: Vec<LloApp>,
 }
 
+/// A cluster of a LowLevelOrchestration document.
 #[derive(Deserialize, Debug, Clone)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct LloCluster {
     /// Bootstrap provider: kubeadm or k3s.
     pub provider: String,
+    /// The cluster's name.
     pub name: String,
+    /// The Kubernetes version.
     pub kubernetes_version: String,
+    /// Control-plane machines (default 1).
     #[serde(default = "one")]
     pub control_plane_count: i32,
+    /// The control plane's machine flavor.
     pub control_plane_flavor: Option<String>,
+    /// Worker machines.
     #[serde(default)]
     pub worker_machine_count: i32,
+    /// The workers' machine flavor.
     pub worker_machine_flavor: Option<String>,
+    /// The machine image.
     pub image: Option<String>,
 }
 
@@ -50,42 +63,61 @@ fn one() -> i32 {
     1
 }
 
+/// An application of a LowLevelOrchestration document.
 #[derive(Deserialize, Debug, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct LloApp {
+    /// The application's name.
     pub name: String,
+    /// The owning team.
     pub owner: String,
+    /// The cluster (or logical cluster) it runs on.
     pub cluster: String,
+    /// Its containers.
     #[serde(default)]
     pub components: Vec<LloComponent>,
 }
 
+/// A component (one container) of a LowLevelOrchestration application.
 #[derive(Deserialize, Debug, Clone)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct LloComponent {
+    /// The component's name.
     pub name: String,
+    /// The member cluster it is pinned to, within a logical cluster.
     pub cluster_selector: Option<String>,
+    /// The container image.
     pub image: String,
+    /// Ports it exposes.
     #[serde(default)]
     pub expose: Vec<LloExpose>,
+    /// Its environment.
     pub env: Option<LloEnv>,
+    /// The TLS Secret its public ports use.
     pub tls: Option<LloNamed>,
+    /// The image pull Secret.
     pub docker_secret: Option<LloNamed>,
 }
 
+/// A port a component exposes.
 #[derive(Deserialize, Debug, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct LloExpose {
+    /// Reachable from outside the cluster.
     #[serde(rename = "is-public", default)]
     pub is_public: bool,
+    /// Reachable from the peered clusters of its logical cluster.
     #[serde(rename = "is-peered", default)]
     pub is_peered: bool,
+    /// The port the container listens on.
     #[serde(rename = "containerPort")]
     pub container_port: i32,
+    /// The port the Service offers, if not the container's.
     #[serde(rename = "clusterPort")]
     pub cluster_port: Option<i32>,
 }
 
+/// A component's environment variables.
 #[derive(Deserialize, Debug, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct LloEnv {
@@ -93,13 +125,16 @@ pub struct LloEnv {
     /// `<component>-env`, which must exist on the cluster.
     #[serde(rename = "is-secret", default)]
     pub is_secret: bool,
+    /// The variables.
     #[serde(default)]
     pub variables: Vec<EnvVar>,
 }
 
+/// A reference by name (a Secret).
 #[derive(Deserialize, Debug, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct LloNamed {
+    /// The referenced object's name.
     pub name: String,
 }
 

@@ -28,6 +28,7 @@ enum Body {
 }
 
 impl Source {
+    /// A file's text.
     pub fn new(text: Arc<str>) -> Source {
         Source {
             body: Body::Text(text),
@@ -77,11 +78,13 @@ impl std::fmt::Debug for Source {
 /// Where a declaration came from, so any later error can name file, line and field.
 #[derive(Debug, Clone)]
 pub struct Origin {
+    /// The file, as given on the command line (or an object key in the server/operator).
     pub file: Arc<str>,
     /// Line of the document's start.
     pub line: usize,
     /// The text of the file, and the index of the document in it.
     pub source: Arc<Source>,
+    /// See `source`.
     pub doc: usize,
     /// For objects expanded from another (a LogicalCluster member, a converted
     /// LowLevelOrchestration entry): the path of the entry inside that document.
@@ -130,8 +133,11 @@ impl Origin {
 /// One error in the declarations.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Diagnostic {
+    /// The file (or object key) the error is in.
     pub file: String,
+    /// Line, 1-based (0 when unknown).
     pub line: usize,
+    /// Column, 1-based (0 when unknown).
     pub col: usize,
     /// `Kind/name`, or empty when the document could not be identified.
     pub object: String,
@@ -170,11 +176,15 @@ impl std::fmt::Display for Diagnostics {
 /// A declared object: its identity, labels, spec and origin.
 #[derive(Debug, Clone)]
 pub struct Decl<T> {
+    /// `metadata.name`.
     pub name: String,
     /// Set for namespaced kinds (the owning team).
     pub namespace: Option<String>,
+    /// `metadata.labels`.
     pub labels: BTreeMap<String, String>,
+    /// The typed spec.
     pub spec: T,
+    /// Where it was declared.
     pub origin: Origin,
 }
 

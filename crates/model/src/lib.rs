@@ -4,10 +4,6 @@
 //! Every error is a [`Diagnostic`] naming file, line, column, object, field path and what was
 //! expected; all errors of a load are reported together.
 
-// Not yet documented item by item: the workspace lints ask for docs on every public item,
-// and this crate has not caught up (see the README, issue 12).
-#![allow(missing_docs)]
-
 pub mod convert;
 pub mod decl;
 pub mod kinds;

@@ -126,7 +126,9 @@ pub fn load_paths_lenient(paths: &[PathBuf]) -> (Declarations, Vec<Diagnostic>) 
 /// What [`load_paths_with`] read.
 #[derive(Debug, Default)]
 pub struct Loaded {
+    /// The declarations read.
     pub decls: Declarations,
+    /// Errors met reading them (files that do not parse, unknown kinds, bad fields).
     pub diags: Vec<Diagnostic>,
     /// The [`parsed::digest`](crate::parsed::digest) of every file read, in order.
     pub digests: Vec<String>,

@@ -10,7 +10,12 @@ pub enum NameRule {
     /// An RFC 1123 subdomain (at most 253 of a-z, 0-9, `-`, `.`): the Kubernetes object name.
     Subdomain,
     /// An RFC 1123 label of at most `max` characters (a-z, 0-9, `-`).
-    Label { max: usize, why: &'static str },
+    Label {
+        /// The length limit.
+        max: usize,
+        /// Why that limit (what Cluster API or Kubernetes derives from the name).
+        why: &'static str,
+    },
 }
 
 /// Longest Cluster name: Cluster API copies `<cluster>-control-plane` (the longest name atoll

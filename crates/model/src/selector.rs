@@ -19,22 +19,34 @@ use std::collections::BTreeMap;
 /// A selector operator (k8s.io/apimachinery/pkg/selection).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Operator {
+    /// `key in (a, b)`.
     In,
+    /// `key notin (a, b)`.
     NotIn,
+    /// `key=a`.
     Equals,
+    /// `key==a`.
     DoubleEquals,
+    /// `key!=a`.
     NotEquals,
+    /// `key`.
     Exists,
+    /// `!key`.
     DoesNotExist,
+    /// `key>1` (integers).
     GreaterThan,
+    /// `key<1` (integers).
     LessThan,
 }
 
 /// One requirement: a key, an operator and its values (sorted, without duplicates).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Requirement {
+    /// The label key.
     pub key: String,
+    /// How its value is compared.
     pub operator: Operator,
+    /// The values compared with.
     pub values: Vec<String>,
 }
 
@@ -515,6 +527,7 @@ impl LabelSelector {
 }
 
 impl LabelSelectorRequirement {
+    /// Whether `labels` satisfy this requirement (Kubernetes' set-based semantics).
     pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
         let v = labels.get(&self.key);
         let values = &self.values;

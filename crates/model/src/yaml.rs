@@ -85,9 +85,11 @@ pub fn text_of(bytes: &[u8]) -> Result<&str, SyntaxError> {
 /// One YAML document: its value and where each field path starts.
 #[derive(Debug, Clone)]
 pub struct Document {
+    /// The document as JSON.
     pub value: Value,
     /// Line (1-based) of the document's first node.
     pub line: usize,
+    /// Where each field path starts.
     pub positions: Positions,
 }
 
@@ -112,8 +114,11 @@ impl Positions {
 /// A syntax error with its place.
 #[derive(Debug, Clone)]
 pub struct SyntaxError {
+    /// Line, 1-based.
     pub line: usize,
+    /// Column, 1-based.
     pub col: usize,
+    /// What the parser says.
     pub message: String,
 }
 

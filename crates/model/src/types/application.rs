@@ -41,6 +41,7 @@ pub struct ApplicationSpec {
     pub components: Vec<Component>,
 }
 
+/// A package in a Git repository, pinned to a revision.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GitSource {
@@ -69,6 +70,7 @@ pub struct UpstreamPackage {
     pub revision: String,
 }
 
+/// A Helm chart, pinned to a version.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HelmSource {
@@ -116,16 +118,21 @@ pub struct Component {
     pub image_pull_secret: Option<String>,
 }
 
+/// An environment variable with its value.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct EnvVar {
+    /// The variable's name.
     pub name: String,
+    /// Its value.
     pub value: String,
 }
 
+/// An environment variable read from a Secret.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SecretEnvVar {
+    /// The variable's name (also the key in the Secret).
     pub name: String,
     /// The Secret, in the application's namespace.
     pub secret_name: String,

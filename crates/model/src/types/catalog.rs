@@ -35,8 +35,10 @@ pub struct ClusterCatalogSpec {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Overrides {
+    /// Infrastructure values over the infrastructure profile's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub infrastructure: Option<InfrastructureValues>,
+    /// Network values over the network profile's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<NetworkValues>,
 }

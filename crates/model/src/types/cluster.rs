@@ -47,13 +47,17 @@ pub struct ClusterSpec {
     pub kubeconfig_secret: Option<String>,
 }
 
+/// Profiles a cluster takes instead of (or besides) its catalog's.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ClusterProfiles {
+    /// Replaces the catalog's infrastructure profile.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub infrastructure: Option<ProfileRef>,
+    /// Replaces the catalog's network profile.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<ProfileRef>,
+    /// Added to the catalog's software profiles.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub software: Vec<ProfileRef>,
 }

@@ -123,6 +123,11 @@ pub struct GitOpsSettings {
 #[derive(
     Serialize, Deserialize, Clone, Copy, Debug, JsonSchema, PartialEq, Eq, PartialOrd, Ord, Hash,
 )]
+// Variants go undocumented: their serde names say it, and a doc comment on a variant makes
+// schemars emit a `oneOf`, which kube folds back into an `enum` without the `null` that a
+// nullable field needs. (Other enums leave the type undocumented too: its description
+// would replace the field's in the CRD.)
+#[allow(missing_docs)]
 pub enum GitOpsAgent {
     #[serde(rename = "argocd")]
     ArgoCd,

@@ -37,6 +37,8 @@ pub struct IPPoolSpec {
     Ord,
     Hash,
 )]
+// No docs on the type or its variants: see GitOpsAgent.
+#[allow(missing_docs)]
 pub enum PoolPurpose {
     #[default]
     #[serde(rename = "pod")]
@@ -48,6 +50,7 @@ pub enum PoolPurpose {
 }
 
 impl PoolPurpose {
+    /// The block size handed to each cluster when the pool does not say.
     pub fn default_prefix(self) -> u8 {
         match self {
             PoolPurpose::Pod => 16,

@@ -63,6 +63,8 @@ pub struct Connectivity {
     Hash,
     Default,
 )]
+// No docs on the type or its variants: see GitOpsAgent.
+#[allow(missing_docs)]
 pub enum LinkKind {
     #[default]
     #[serde(rename = "liqo")]
@@ -77,6 +79,8 @@ pub enum LinkKind {
 )]
 #[serde(deny_unknown_fields)]
 pub struct Link {
+    /// One cluster.
     pub a: String,
+    /// The other.
     pub b: String,
 }

@@ -10,8 +10,11 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+/// The API group of every atoll kind.
 pub const GROUP: &str = "atoll.dev";
+/// The API version of every atoll kind.
 pub const VERSION: &str = "v1alpha1";
+/// `GROUP/VERSION`, as `apiVersion` says it.
 pub const API_VERSION: &str = "atoll.dev/v1alpha1";
 
 fn preserve_unknown(_: &mut schemars::SchemaGenerator) -> schemars::Schema {

@@ -13,10 +13,13 @@ use super::*;
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PackageVariantSpec {
+    /// The package cloned.
     pub upstream: UpstreamPackage,
+    /// Where the clone goes.
     pub downstream: Downstream,
 }
 
+/// A package's place in a cluster's package.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Downstream {

@@ -44,6 +44,8 @@ pub struct InfrastructureProfileSpec {
 #[derive(
     Serialize, Deserialize, Clone, Copy, Debug, JsonSchema, PartialEq, Eq, PartialOrd, Ord, Hash,
 )]
+// No docs on the type or its variants: see GitOpsAgent.
+#[allow(missing_docs)]
 pub enum ProfileType {
     Infrastructure,
     Network,
@@ -111,6 +113,8 @@ pub struct InfrastructureValues {
 #[derive(
     Serialize, Deserialize, Clone, Copy, Debug, JsonSchema, PartialEq, Eq, PartialOrd, Ord, Hash,
 )]
+// No docs on the type or its variants: see GitOpsAgent.
+#[allow(missing_docs)]
 pub enum Provider {
     #[serde(rename = "openstack")]
     OpenStack,
@@ -126,6 +130,8 @@ pub enum Provider {
 #[derive(
     Serialize, Deserialize, Clone, Copy, Debug, JsonSchema, PartialEq, Eq, PartialOrd, Ord, Hash,
 )]
+// No docs on the type or its variants: see GitOpsAgent.
+#[allow(missing_docs)]
 pub enum Bootstrap {
     #[serde(rename = "kubeadm")]
     Kubeadm,
@@ -164,6 +170,8 @@ pub struct NetworkValues {
 #[derive(
     Serialize, Deserialize, Clone, Copy, Debug, JsonSchema, PartialEq, Eq, PartialOrd, Ord, Hash,
 )]
+// No docs on the type or its variants: see GitOpsAgent.
+#[allow(missing_docs)]
 pub enum Cni {
     #[serde(rename = "calico")]
     Calico,
@@ -205,6 +213,8 @@ pub struct SoftwareValues {
 #[derive(
     Serialize, Deserialize, Clone, Copy, Debug, JsonSchema, PartialEq, Eq, PartialOrd, Ord, Hash,
 )]
+// No docs on the type or its variants: see GitOpsAgent.
+#[allow(missing_docs)]
 pub enum Addon {
     #[serde(rename = "metallb")]
     MetalLb,
@@ -219,6 +229,7 @@ pub enum Addon {
 }
 
 impl Addon {
+    /// The add-on's name as declarations spell it.
     pub fn as_str(self) -> &'static str {
         match self {
             Addon::MetalLb => "metallb",

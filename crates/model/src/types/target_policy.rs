@@ -24,15 +24,19 @@ pub struct TargetPolicySpec {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LabelSelector {
+    /// Labels a cluster must have, with these values.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub match_labels: BTreeMap<String, String>,
+    /// Requirements a cluster's labels must all meet.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub match_expressions: Vec<LabelSelectorRequirement>,
 }
 
+/// One requirement of a label selector.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, JsonSchema, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct LabelSelectorRequirement {
+    /// The label key.
     pub key: String,
     /// In, NotIn, Exists or DoesNotExist.
     pub operator: String,

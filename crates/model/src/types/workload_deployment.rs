@@ -22,11 +22,13 @@ pub struct WorkloadDeploymentSpec {
     pub packages: Vec<WorkloadPackage>,
 }
 
+/// A package put on every cluster of a WorkloadDeployment.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct WorkloadPackage {
     /// Downstream package name. Default: the upstream package's last path element.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// The package.
     pub upstream: UpstreamPackage,
 }

@@ -17,13 +17,17 @@ use profile::*;
 /// A validated fleet: every reference in it resolves.
 #[derive(Debug, Clone, Default)]
 pub struct Model {
+    /// The Fleet's settings (defaults when none is declared).
     pub fleet: FleetSpec,
     /// Keyed by (profile name, revision).
     pub profiles: BTreeMap<(String, String), Decl<InfrastructureProfileSpec>>,
+    /// Keyed by name.
     pub catalogs: BTreeMap<String, Decl<ClusterCatalogSpec>>,
     /// Declared clusters plus inline members of logical clusters and workload deployments.
     pub clusters: BTreeMap<String, Decl<ClusterSpec>>,
+    /// Keyed by name.
     pub logical_clusters: BTreeMap<String, Decl<LogicalClusterSpec>>,
+    /// Keyed by name.
     pub teams: BTreeMap<String, Decl<TeamSpec>>,
     /// Keyed by (team, name).
     pub applications: BTreeMap<(String, String), Decl<ApplicationSpec>>,
@@ -31,10 +35,12 @@ pub struct Model {
     pub policies: BTreeMap<(String, String), Decl<TargetPolicySpec>>,
     /// Declared package variants plus those expanded from workload deployments.
     pub package_variants: BTreeMap<String, Decl<PackageVariantSpec>>,
+    /// Keyed by name.
     pub pools: BTreeMap<String, Decl<IPPoolSpec>>,
 }
 
 impl Model {
+    /// The profile a reference names.
     pub fn profile(&self, r: &ProfileRef) -> Option<&Decl<InfrastructureProfileSpec>> {
         self.profiles.get(&(r.name.clone(), r.revision.clone()))
     }
@@ -392,6 +398,8 @@ pub(crate) fn join<I: IntoIterator<Item = S>, S: AsRef<str>>(items: I) -> String
     }
 }
 
+/// Whether `v` is a Kubernetes version as Cluster API takes it: `v1.31.2`, with an optional
+/// `+build` or `-pre` suffix.
 pub fn is_k8s_version(v: &str) -> bool {
     let Some(rest) = v.strip_prefix('v') else {
         return false;
