@@ -414,7 +414,9 @@ struct Split {
     replaced: Vec<(u32, Entry)>,
 }
 
-fn read_split(git_dir: &Path) -> Result<Split, Unpatchable> {
+/// Reads `.git/index` as a split index and opens its base (the base's size bounds the
+/// bitmaps: a hostile run length cannot make them huge).
+fn read_split(git_dir: &Path) -> Result<(Split, Base), Unpatchable> {
     let data = match std::fs::read(git_dir.join("index")) {
         Ok(d) => d,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return unknown("no index"),
@@ -465,13 +467,14 @@ fn read_split(git_dir: &Path) -> Result<Split, Unpatchable> {
         return unknown("link extension");
     }
     let base_sum: [u8; 20] = link[..20].try_into().expect("twenty");
+    let base = Base::open(git_dir, &base_sum)?;
     let (deleted, replace) = if link.len() == 20 {
         (Vec::new(), Vec::new())
     } else {
-        let Some((deleted, rest)) = ewah_decode(&link[20..], u32::MAX) else {
+        let Some((deleted, rest)) = ewah_decode(&link[20..], base.count) else {
             return unknown("delete bitmap");
         };
-        let Some((replace, rest)) = ewah_decode(rest, u32::MAX) else {
+        let Some((replace, rest)) = ewah_decode(rest, base.count) else {
             return unknown("replace bitmap");
         };
         if !rest.is_empty() {
@@ -486,12 +489,13 @@ fn read_split(git_dir: &Path) -> Result<Split, Unpatchable> {
     if entries.iter().any(|e| !e.path.is_empty()) || added.iter().any(|e| e.path.is_empty()) {
         return unknown("split entries");
     }
-    Ok(Split {
+    let split = Split {
         base_sum,
         deleted,
         added,
         replaced: replace.into_iter().zip(entries).collect(),
-    })
+    };
+    Ok((split, base))
 }
 
 /// What an edit does to the index: paths removed (a key ending in `/` is a folder), then
@@ -529,8 +533,7 @@ fn under(path: &[u8], key: &str) -> bool {
 /// index is not a split index over a base with its map, or when the changes since the base
 /// grew past a fifth of it (then a fresh base is due): the caller writes the index whole.
 pub(crate) fn patch(git_dir: &Path, edit: IndexEdit<'_>) -> Result<(), Unpatchable> {
-    let split = read_split(git_dir)?;
-    let mut base = Base::open(git_dir, &split.base_sum)?;
+    let (split, mut base) = read_split(git_dir)?;
     let limit = base.count;
     let mut deleted: BTreeSet<u32> = split.deleted.into_iter().collect();
     let mut replaced: BTreeMap<u32, Entry> = split.replaced.into_iter().collect();
@@ -653,5 +656,12 @@ mod tests {
         assert!(ewah_decode(&out, 99).is_none());
         assert!(ewah_decode(&out, 100).is_some());
         assert!(ewah_decode(&out[..out.len() - 9], 100).is_none());
+        // A run of 2^32 - 1 words of ones: refused at the limit, not expanded.
+        let mut hostile = Vec::new();
+        hostile.extend_from_slice(&0u32.to_be_bytes());
+        hostile.extend_from_slice(&1u32.to_be_bytes());
+        hostile.extend_from_slice(&((0xffff_ffffu64 << 1) | 1).to_be_bytes());
+        hostile.extend_from_slice(&0u32.to_be_bytes());
+        assert!(ewah_decode(&hostile, 1000).is_none());
     }
 }
