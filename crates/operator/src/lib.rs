@@ -160,6 +160,7 @@ async fn controller(client: kube::Client, cfg: &Config) {
         let mut wake_at: Option<Instant> = None;
         let mut last_pass = Instant::now();
         loop {
+            let declared_at = caches.declared.load(std::sync::atomic::Ordering::Relaxed);
             let snap = caches.snapshot();
             let digest = snap.digest();
             let now = Instant::now();
@@ -169,7 +170,17 @@ async fn controller(client: kube::Client, cfg: &Config) {
                 last_pass = now;
                 wake_at = None;
                 memory.syncs = observed.lock().expect("observed").syncs.clone();
-                let outcome = one_pass(&client, &snap, cfg, &applier, &mut memory, &observed).await;
+                let declared = (caches.declared.as_ref(), declared_at);
+                let outcome = one_pass(
+                    &client,
+                    &snap,
+                    cfg,
+                    &applier,
+                    &mut memory,
+                    &observed,
+                    declared,
+                )
+                .await;
                 // A new commit: the agents have something new to pull; look at them soon.
                 if memory.committed_last {
                     kick.notify_one();
@@ -310,6 +321,7 @@ async fn one_pass(
     applier: &apply::Applier,
     memory: &mut fleet::Memory,
     observed: &std::sync::Mutex<Observed>,
+    declared: (&std::sync::atomic::AtomicU64, u64),
 ) -> Result<Option<Duration>, bool> {
     let started = Instant::now();
     let outcome = match fleet::pass(snap, &cfg.settings, applier, memory).await {
@@ -351,13 +363,21 @@ async fn one_pass(
         written: &memory.written,
         wrote: Default::default(),
         owned: status::owned(&outcome),
+        declared: Some(declared),
+        deferred: Default::default(),
     };
     let (mut requeue, errors, wrote) = report.reconcile_all().await;
+    let deferred = report.deferred.load(std::sync::atomic::Ordering::Relaxed);
     tracing::info!(
-        "pass took {:.2} s: render, commit and apply {:.2} s, {wrote} status(es) written in {:.2} s",
+        "pass took {:.2} s: render, commit and apply {:.2} s, {wrote} status(es) written in {:.2} s{}",
         started.elapsed().as_secs_f64(),
         rendered_in.as_secs_f64(),
-        (started.elapsed() - rendered_in).as_secs_f64()
+        (started.elapsed() - rendered_in).as_secs_f64(),
+        if deferred > 0 {
+            format!(" ({deferred} left to the next pass: a declaration changed)")
+        } else {
+            String::new()
+        }
     );
     // A teardown or a rollout in progress is looked at again soon (Cluster API's status
     // changes wake the loop too; this is for a missed event and for bake timers).
@@ -369,6 +389,11 @@ async fn one_pass(
     {
         let soon = Duration::from_secs(5);
         requeue = Some(requeue.map_or(soon, |r| r.min(soon)));
+    }
+    // Statuses left for a newer declaration: a pass comes back for them at once, even if that
+    // declaration was already in this pass's snapshot (then no digest change would wake it).
+    if deferred > 0 {
+        requeue = Some(Duration::ZERO);
     }
     for e in &errors {
         tracing::warn!("{e}");

@@ -10,6 +10,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::Notify;
 
 /// An atoll kind as served by the API server.
@@ -58,25 +59,64 @@ pub struct Caches {
     pub capi_clusters: Store<DynamicObject>,
     /// Woken on every change of any cache.
     pub changed: Arc<Notify>,
+    /// Counts writes to atoll objects that a pass must answer: a spec (its generation),
+    /// labels, or a deletion. Not the operator's own status writes or finalizers. A pass
+    /// whose snapshot is older stops writing statuses, so that the write is taken up at once.
+    pub declared: Arc<AtomicU64>,
 }
 
+/// What makes a watched atoll object's change one a pass must answer (see
+/// [`Caches::declared`]).
+fn declared_key(o: &DynamicObject) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    o.metadata.generation.hash(&mut h);
+    o.metadata.labels.hash(&mut h);
+    o.metadata.deletion_timestamp.is_some().hash(&mut h);
+    h.finish()
+}
+
+/// `declared`: counts this kind's changes a pass must answer (`None` for CAPI Clusters,
+/// whose status changes must not cut a pass short).
 fn watch(
     api: Api<DynamicObject>,
     resource: &ApiResource,
     config: watcher::Config,
     changed: Arc<Notify>,
+    declared: Option<Arc<AtomicU64>>,
 ) -> Store<DynamicObject> {
     let writer = reflector::store::Writer::new(resource.clone());
     let reader = writer.as_reader();
     let what = resource.kind.clone();
     let stream = watcher(api, config).default_backoff().reflect(writer);
     tokio::spawn(async move {
+        // uid → declared key, as last seen.
+        let mut seen: std::collections::HashMap<String, u64> = Default::default();
         stream
             .for_each(|ev| {
-                if let Err(e) = ev {
-                    tracing::warn!("watching {what}: {e}");
-                } else {
-                    changed.notify_one();
+                match ev {
+                    Err(e) => tracing::warn!("watching {what}: {e}"),
+                    Ok(ev) => {
+                        if let Some(declared) = &declared {
+                            let moved = match &ev {
+                                watcher::Event::Apply(o) | watcher::Event::InitApply(o) => {
+                                    let uid = o.metadata.uid.clone().unwrap_or_default();
+                                    let key = declared_key(o);
+                                    seen.insert(uid, key) != Some(key)
+                                        && matches!(ev, watcher::Event::Apply(_))
+                                }
+                                watcher::Event::Delete(o) => {
+                                    seen.remove(o.metadata.uid.as_deref().unwrap_or_default());
+                                    true
+                                }
+                                watcher::Event::Init | watcher::Event::InitDone => false,
+                            };
+                            if moved {
+                                declared.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                        changed.notify_one();
+                    }
                 }
                 futures::future::ready(())
             })
@@ -90,6 +130,7 @@ impl Caches {
     /// the `atoll.dev/cluster` label atoll puts on everything it renders.
     pub fn start(client: &kube::Client) -> Caches {
         let changed = Arc::new(Notify::new());
+        let declared = Arc::new(AtomicU64::new(0));
         let kinds = atoll_kinds()
             .into_iter()
             .map(|k| {
@@ -99,6 +140,7 @@ impl Caches {
                     &k.resource,
                     watcher::Config::default(),
                     changed.clone(),
+                    Some(declared.clone()),
                 );
                 (k, store)
             })
@@ -109,11 +151,13 @@ impl Caches {
             &capi,
             watcher::Config::default().labels("atoll.dev/cluster"),
             changed.clone(),
+            None,
         );
         Caches {
             kinds,
             capi_clusters,
             changed,
+            declared,
         }
     }
 

@@ -135,6 +135,13 @@ pub struct Report<'a> {
     /// The outcome's `owner_of` turned around: owner → the clusters it declares (looked up
     /// per object; a scan per object would be quadratic in fleet size).
     pub owned: BTreeMap<&'a str, Vec<&'a String>>,
+    /// [`crate::observe::Caches::declared`] and its value when the snapshot was taken: once
+    /// it moves, a declaration changed since, and the statuses not yet written are left to
+    /// the next pass (which starts right away and writes them all again where needed), so
+    /// that a write is not kept waiting behind 10,000 status computations.
+    pub declared: Option<(&'a std::sync::atomic::AtomicU64, u64)>,
+    /// Statuses left to the next pass because a declaration changed.
+    pub deferred: std::sync::atomic::AtomicUsize,
 }
 
 /// `owner_of` turned around, for [`Report::owned`].
@@ -467,6 +474,13 @@ impl Report<'_> {
     pub async fn reconcile_all(&self) -> (Option<Duration>, Vec<ApplyError>, usize) {
         use futures::StreamExt;
         let jobs = self.snap.objects.iter().map(|o| async move {
+            if let Some((declared, at)) = self.declared
+                && declared.load(std::sync::atomic::Ordering::Relaxed) != at
+            {
+                self.deferred
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                return Ok(None);
+            }
             match o.kind.kind.as_str() {
                 "Cluster" => self.reconcile_cluster(o).await,
                 "Application" => self.reconcile_application(o).await,
