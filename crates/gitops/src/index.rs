@@ -16,7 +16,7 @@
 
 use gix::ObjectId;
 use gix::index::entry::Stat;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
@@ -507,16 +507,47 @@ pub(crate) struct IndexEdit<'a> {
 
 /// `entries` (sorted by path) with `edit` applied, sorted by path.
 pub(crate) fn apply_to(entries: impl Iterator<Item = Entry>, edit: IndexEdit<'_>) -> Vec<Entry> {
-    let new: std::collections::HashSet<&[u8]> =
-        edit.added.iter().map(|a| a.path.as_slice()).collect();
+    let removed = Removed::new(&edit.removed);
+    let new: HashSet<&[u8]> = edit.added.iter().map(|a| a.path.as_slice()).collect();
     let kept = entries
-        .filter(|e| {
-            !edit.removed.iter().any(|k| under(&e.path, k)) && !new.contains(e.path.as_slice())
-        })
+        .filter(|e| !removed.covers(&e.path) && !new.contains(e.path.as_slice()))
         .collect();
     let mut added = edit.added;
     added.sort_by(|a, b| a.path.cmp(&b.path));
     merge_sorted(kept, added)
+}
+
+/// An edit's removed paths (a key ending in `/` is a folder), looked up in time proportional
+/// to a path's depth, not to the number of keys: a fleet-wide change removes thousands of
+/// cluster folders.
+struct Removed<'a> {
+    folders: HashSet<&'a [u8]>,
+    files: HashSet<&'a [u8]>,
+}
+
+impl<'a> Removed<'a> {
+    fn new(keys: &[&'a str]) -> Removed<'a> {
+        let mut r = Removed {
+            folders: HashSet::new(),
+            files: HashSet::new(),
+        };
+        for k in keys {
+            match k.strip_suffix('/') {
+                Some(folder) => r.folders.insert(folder.as_bytes()),
+                None => r.files.insert(k.as_bytes()),
+            };
+        }
+        r
+    }
+
+    /// Whether `path` is a removed file or lies in a removed folder.
+    fn covers(&self, path: &[u8]) -> bool {
+        self.files.contains(path)
+            || path
+                .iter()
+                .enumerate()
+                .any(|(i, b)| *b == b'/' && self.folders.contains(&path[..i]))
+    }
 }
 
 /// Whether `path` is `key` or lies in it (a key ending in `/` is a folder).
@@ -548,11 +579,17 @@ pub(crate) fn patch(git_dir: &Path, edit: IndexEdit<'_>) -> Result<(), Unpatchab
         .into_iter()
         .map(|e| (e.path.clone(), e))
         .collect();
+    let fresh_base_at = (limit as usize / 5).max(2048);
+    if deleted.len() + replaced.len() + added.len() + edit.added.len() > fresh_base_at {
+        // Past a fifth of the base whatever the edit removes: straight to a fresh base.
+        return rebase(git_dir, &mut base, &deleted, replaced, added, edit);
+    }
     // Everything an edited path shadows goes: its base entries and earlier additions. An
     // added file under a removed folder is covered by the folder.
+    let removed = Removed::new(&edit.removed);
     let mut keys: Vec<String> = edit.removed.iter().map(|k| k.to_string()).collect();
     for e in &edit.added {
-        if !edit.removed.iter().any(|k| under(&e.path, k)) {
+        if !removed.covers(&e.path) {
             keys.push(String::from_utf8_lossy(&e.path).into_owned());
         }
     }
@@ -568,8 +605,9 @@ pub(crate) fn patch(git_dir: &Path, edit: IndexEdit<'_>) -> Result<(), Unpatchab
             }
             e.path.as_slice() <= last || (folder && e.path.starts_with(last))
         })?;
-        added.retain(|p, _| !under(p, key));
     }
+    // (An earlier addition at a path the edit adds again is overwritten below.)
+    added.retain(|p, _| !removed.covers(p));
     // A path the base has is a replacement (Git counts it as shared and keeps the base); a
     // new path is an addition.
     for e in edit.added {
@@ -583,26 +621,12 @@ pub(crate) fn patch(git_dir: &Path, edit: IndexEdit<'_>) -> Result<(), Unpatchab
             }
         }
     }
-    if deleted.len() + replaced.len() + added.len() > (limit as usize / 5).max(2048) {
-        // A fresh base, from this index rather than from the tree: the stat data Git
-        // refreshed stays, so the next `git status` does not hash every file again.
-        let mut kept = Vec::with_capacity(limit as usize - deleted.len());
-        base.scan(0, 12, |pos, e| {
-            if let Some(r) = replaced.remove(&pos) {
-                kept.push(Entry {
-                    path: e.path.clone(),
-                    ..r
-                });
-            } else if !deleted.contains(&pos) {
-                kept.push(e.clone());
-            }
-            true
-        })?;
-        write_whole(
-            git_dir,
-            merge_sorted(kept, added.into_values().collect()).into_iter(),
-        )?;
-        return Ok(());
+    if deleted.len() + replaced.len() + added.len() > fresh_base_at {
+        let no_edit = IndexEdit {
+            removed: Vec::new(),
+            added: Vec::new(),
+        };
+        return rebase(git_dir, &mut base, &deleted, replaced, added, no_edit);
     }
     let deleted: Vec<u32> = deleted.into_iter().collect();
     let replaced: Vec<(u32, &Entry)> = replaced.iter().map(|(p, e)| (*p, e)).collect();
@@ -611,12 +635,44 @@ pub(crate) fn patch(git_dir: &Path, edit: IndexEdit<'_>) -> Result<(), Unpatchab
     Ok(())
 }
 
-/// Two path-sorted lists of distinct paths as one.
+/// Writes a fresh base: the index as it stands (the base, less `deleted`, with `replaced`
+/// and `added`) with `edit` applied. From the index rather than from the tree, so the stat
+/// data Git refreshed stays and the next `git status` does not hash every file again.
+fn rebase(
+    git_dir: &Path,
+    base: &mut Base,
+    deleted: &BTreeSet<u32>,
+    mut replaced: BTreeMap<u32, Entry>,
+    added: BTreeMap<Vec<u8>, Entry>,
+    edit: IndexEdit<'_>,
+) -> Result<(), Unpatchable> {
+    let mut kept = Vec::with_capacity(base.count as usize);
+    base.scan(0, 12, |pos, e| {
+        if let Some(r) = replaced.remove(&pos) {
+            kept.push(Entry {
+                path: e.path.clone(),
+                ..r
+            });
+        } else if !deleted.contains(&pos) {
+            kept.push(e.clone());
+        }
+        true
+    })?;
+    let current = merge_sorted(kept, added.into_values().collect());
+    write_whole(git_dir, apply_to(current.into_iter(), edit).into_iter())?;
+    Ok(())
+}
+
+/// Two path-sorted lists as one; where both hold a path, `b`'s entry wins.
 fn merge_sorted(a: Vec<Entry>, b: Vec<Entry>) -> Vec<Entry> {
     let mut out = Vec::with_capacity(a.len() + b.len());
     let (mut a, mut b) = (a.into_iter().peekable(), b.into_iter().peekable());
     loop {
         let take_a = match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) if x.path == y.path => {
+                a.next();
+                false
+            }
             (Some(x), Some(y)) => x.path < y.path,
             (Some(_), None) => true,
             (None, Some(_)) => false,
@@ -646,6 +702,35 @@ mod tests {
             let (back, rest) = ewah_decode(&out, u32::MAX).expect("decodes");
             assert_eq!(back, bits);
             assert_eq!(rest, b"rest");
+        }
+    }
+
+    #[test]
+    fn removed_covers_what_under_says() {
+        let keys = [
+            "clusters/a/",
+            "clusters/b/apps/",
+            "clusters/c/x.yaml",
+            "state/d/",
+        ];
+        let removed = Removed::new(&keys);
+        for path in [
+            "clusters/a/x.yaml",
+            "clusters/a",
+            "clusters/ab/x.yaml",
+            "clusters/b/apps/web/d.yaml",
+            "clusters/b/other.yaml",
+            "clusters/c/x.yaml",
+            "clusters/c/x.yaml.bak",
+            "state/d/e/f",
+            "state/dd",
+        ] {
+            let p = path.as_bytes();
+            assert_eq!(
+                removed.covers(p),
+                keys.iter().any(|k| under(p, k)),
+                "{path}"
+            );
         }
     }
 
