@@ -470,27 +470,36 @@ impl Report<'_> {
     }
 
     /// Reconciles every object, several at a time; one failing does not stop the others.
-    /// Also returns how many statuses were written.
+    /// Also returns how many statuses were written. Once a declaration changes (see
+    /// [`Report::declared`]) the rest is left to the next pass, and the writes in flight are
+    /// dropped with it: a merge patch that landed is found in the object next time, one that
+    /// did not is written again, and the new write does not wait behind either.
     pub async fn reconcile_all(&self) -> (Option<Duration>, Vec<ApplyError>, usize) {
         use futures::StreamExt;
         let jobs = self.snap.objects.iter().map(|o| async move {
-            if let Some((declared, at)) = self.declared
-                && declared.load(std::sync::atomic::Ordering::Relaxed) != at
-            {
-                self.deferred
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                return Ok(None);
-            }
             match o.kind.kind.as_str() {
                 "Cluster" => self.reconcile_cluster(o).await,
                 "Application" => self.reconcile_application(o).await,
                 _ => self.reconcile_declaration(o).await,
             }
         });
-        let results: Vec<_> = futures::stream::iter(jobs)
-            .buffer_unordered(32)
-            .collect()
-            .await;
+        let mut stream = futures::stream::iter(jobs).buffer_unordered(32);
+        let mut results = Vec::with_capacity(self.snap.objects.len());
+        loop {
+            tokio::select! {
+                r = stream.next() => match r {
+                    Some(r) => results.push(r),
+                    None => break,
+                },
+                () = self.declaration_changed() => {
+                    self.deferred.fetch_add(
+                        self.snap.objects.len() - results.len(),
+                        std::sync::atomic::Ordering::Relaxed,
+                    );
+                    break;
+                }
+            }
+        }
         let mut requeue: Option<Duration> = None;
         let mut errors = Vec::new();
         for r in results {
@@ -505,5 +514,95 @@ impl Report<'_> {
             errors,
             self.wrote.load(std::sync::atomic::Ordering::Relaxed),
         )
+    }
+
+    /// Resolves once a declaration changed since the snapshot; never without
+    /// [`Report::declared`]. A poll of one counter: cheaper than a second watch.
+    async fn declaration_changed(&self) {
+        let Some((declared, at)) = self.declared else {
+            return std::future::pending().await;
+        };
+        while declared.load(std::sync::atomic::Ordering::Relaxed) == at {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observe::atoll_kinds;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    /// An API server that takes every request and never answers: a status write to it stays
+    /// in flight until it is dropped (kube's own read timeout is minutes).
+    fn silent_server() -> kube::Client {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for s in listener.incoming() {
+                held.push(s);
+            }
+        });
+        kube::Client::try_from(kube::Config::new(url.parse().unwrap())).unwrap()
+    }
+
+    fn objects(n: usize) -> Vec<Object> {
+        let kinds = atoll_kinds();
+        let kind = kinds.iter().find(|k| k.kind == "Fleet").unwrap();
+        (0..n)
+            .map(|i| {
+                let o: DynamicObject = serde_json::from_value(json!({
+                    "apiVersion": "atoll.dev/v1alpha1",
+                    "kind": "Fleet",
+                    "metadata": {"name": format!("f{i:03}"), "uid": format!("uid-{i}"), "generation": 1},
+                    "spec": {},
+                }))
+                .unwrap();
+                Object::new(kind, &o)
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_new_declaration_drops_the_status_writes_in_flight() {
+        let client = silent_server();
+        let applier = Applier::new(client.clone());
+        let snap = Snapshot {
+            objects: objects(100),
+            capi_phases: Default::default(),
+        };
+        let outcome = Outcome::default();
+        let declared = AtomicU64::new(7);
+        let (syncs, at_head, written) = Default::default();
+        let report = Report {
+            snap: &snap,
+            outcome: &outcome,
+            applier: &applier,
+            client: &client,
+            management_namespace: "atoll-system",
+            syncs: &syncs,
+            at_head: &at_head,
+            written: &written,
+            wrote: Default::default(),
+            owned: owned(&outcome),
+            declared: Some((&declared, 7)),
+            deferred: Default::default(),
+        };
+        let bump = async {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            declared.fetch_add(1, Ordering::Relaxed);
+        };
+        let ((requeue, errors, wrote), ()) = tokio::time::timeout(
+            Duration::from_secs(10),
+            futures::future::join(report.reconcile_all(), bump),
+        )
+        .await
+        .expect("the writes in flight were waited for, not dropped");
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!((requeue, wrote), (None, 0));
+        // Nothing finished against the silent server: all 100 are left to the next pass.
+        assert_eq!(report.deferred.load(Ordering::Relaxed), 100);
     }
 }
