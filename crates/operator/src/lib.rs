@@ -16,7 +16,9 @@ pub mod manifests;
 pub mod observe;
 pub mod status;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::Notify;
 
 /// How the operator runs.
 #[derive(Clone, Debug)]
@@ -143,15 +145,33 @@ async fn controller(client: kube::Client, cfg: &Config) {
     let caches = observe::Caches::start(&client);
     caches.ready().await;
     tracing::info!("caches filled; reconciling");
-    let observed = std::sync::Mutex::new(Observed::default());
-    let (swept, kick) = (tokio::sync::Notify::new(), tokio::sync::Notify::new());
-    let sweep = sweep_agents(
-        client.clone(),
-        cfg.settings.repo.clone(),
-        &observed,
-        &swept,
-        &kick,
-    );
+    let observed = Arc::new(std::sync::Mutex::new(Observed::default()));
+    let (swept, kick) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+    // A thread of its own: reading what a commit targets parses every cluster's state file,
+    // which must not hold up a pass that a write is waiting for (and the repository handle it
+    // reads through cannot move between a multi-threaded runtime's workers).
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    {
+        let (client, repo) = (client.clone(), cfg.settings.repo.clone());
+        let (observed, swept, kick) = (observed.clone(), swept.clone(), kick.clone());
+        std::thread::Builder::new()
+            .name("sweep-agents".into())
+            .spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("a runtime for the sweep");
+                rt.block_on(async {
+                    tokio::select! {
+                        () = sweep_agents(client, repo, observed, swept, kick) => {}
+                        _ = stopped => {}
+                    }
+                });
+            })
+            .expect("the sweep's thread");
+    }
+    // Dropped with the controller (shutdown, leadership lost): the sweep stops too.
+    let _stop = stop;
     let passes = async {
         let applier = apply::Applier::new(client.clone());
         let mut memory = fleet::Memory::default();
@@ -220,7 +240,7 @@ async fn controller(client: kube::Client, cfg: &Config) {
             }
         }
     };
-    tokio::join!(sweep, passes);
+    passes.await
 }
 
 /// How long the caches must be quiet before a pass starts after a change.
@@ -243,18 +263,17 @@ struct Observed {
 /// The observed side, beside the passes rather than inside them: every cluster's agent is
 /// read through its kubeconfig Secret (concurrently, each bounded by a timeout, so one
 /// cluster that is down costs no one else anything), and each sweep wakes the loop to report
-/// it. A sweep of 10,000 clusters takes seconds; a pass for a one-cluster change waits at most
-/// for the sweep's short synchronous steps (the targets are parsed once per commit), as both
-/// run in one task.
+/// it. A sweep of 10,000 clusters takes seconds, in a task of its own.
 async fn sweep_agents(
     client: kube::Client,
     repo_path: std::path::PathBuf,
-    observed: &std::sync::Mutex<Observed>,
-    wake: &tokio::sync::Notify,
-    kick: &tokio::sync::Notify,
+    observed: Arc<std::sync::Mutex<Observed>>,
+    wake: Arc<Notify>,
+    kick: Arc<Notify>,
 ) {
     let clients = atoll_status::Clients::default();
     let mut targets: Option<(String, Vec<atoll_status::Target>)> = None;
+    let mut parsed = atoll_status::TargetCache::default();
     loop {
         let started = Instant::now();
         if let Ok(Some(repo)) = atoll_gitops::FleetRepo::open_if_exists(&repo_path) {
@@ -264,9 +283,9 @@ async fn sweep_agents(
                 .flatten()
                 .map(|(c, _)| c.to_string())
                 .unwrap_or_default();
-            // Reading the targets parses every cluster's state file: once per commit.
+            // Once per commit, parsing only the state files it changed.
             if targets.as_ref().is_none_or(|(at, _)| *at != head) {
-                match atoll_status::targets(&repo) {
+                match atoll_status::targets_since(&repo, &mut parsed) {
                     Ok(t) => targets = Some((head, t)),
                     Err(e) => tracing::warn!("cannot tell which clusters to observe: {e}"),
                 }

@@ -118,8 +118,9 @@ pub fn manifests(o: &Options) -> Vec<Value> {
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": format!("{NAME}-leader-election")},
         "subjects": [{"kind": "ServiceAccount", "name": NAME, "namespace": ns}],
     }));
-    // Reading the clusters' kubeconfig Secrets (status from each cluster's agent): `get` in
-    // the management namespace only.
+    // Reading the clusters' kubeconfig Secrets (status from each cluster's agent): `get`, and
+    // `list` (metadata only: a sweep lists once and reads only Secrets that changed), in the
+    // management namespace only.
     let mgmt = o.management_namespace.as_str();
     if mgmt != ns {
         out.push(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": mgmt, "labels": labels}}));
@@ -128,7 +129,7 @@ pub fn manifests(o: &Options) -> Vec<Value> {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "Role",
         "metadata": {"name": format!("{NAME}-kubeconfigs"), "namespace": mgmt},
-        "rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}],
+        "rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list"]}],
     }));
     out.push(json!({
         "apiVersion": "rbac.authorization.k8s.io/v1",

@@ -583,6 +583,9 @@ pub async fn serve(cfg: Config, listener: tokio::net::TcpListener) -> Result<(),
             },
             _ = &mut shutdown => break,
         };
+        // A list page is several segments: with Nagle's algorithm its last one waits for the
+        // client's (delayed) ACK of the others, tens of milliseconds.
+        let _ = stream.set_nodelay(true);
         let service = hyper_util::service::TowerToHyperService::new(app.clone());
         let mut http = hyper::server::conn::http1::Builder::new();
         http.timer(TokioTimer::new())

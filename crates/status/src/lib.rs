@@ -274,46 +274,84 @@ impl Default for Options {
 /// The clusters of the repository's HEAD, with where to read each from (what the render
 /// recorded in `state/clusters/<c>.yaml`).
 pub fn targets(repo: &FleetRepo) -> Result<Vec<Target>, Error> {
-    let files = repo.head_files_under(["state/clusters/"])?;
-    let mut out = Vec::new();
-    for (path, bytes) in files {
-        let Some(cluster) = atoll_layout::cluster_of(&path) else {
-            continue;
-        };
-        let text = String::from_utf8_lossy(&bytes);
-        let state = atoll_model::yaml::parse_values(&text)
-            .ok()
-            .and_then(|v| v.into_iter().next())
-            .ok_or_else(|| Error::State {
-                file: path.clone(),
-                message: "not a YAML document".into(),
-            })?;
-        let observe = &state["observe"];
-        let (Ok(agent), Ok(kubeconfig)) = (
-            serde_json::from_value::<GitOpsAgent>(observe["agent"].clone()),
-            serde_json::from_value::<SecretRef>(observe["kubeconfigSecret"].clone()),
-        ) else {
-            return Err(Error::State {
-                file: path,
-                message: "no `observe` section: render again with this atoll".into(),
-            });
-        };
-        let applications = state["applications"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|x| x.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
-        out.push(Target {
-            cluster: cluster.to_string(),
-            agent,
-            kubeconfig,
-            applications,
-        });
+    targets_since(repo, &mut TargetCache::default())
+}
+
+/// What [`targets_since`] parsed, by state file and blob: a long-running shell keeps one, so
+/// that a commit costs a parse of the state files it changed, not of every cluster's.
+#[derive(Default)]
+pub struct TargetCache(std::collections::HashMap<String, (ObjectId, Target)>);
+
+/// [`targets`], parsing only the state files whose content is not in `cache` (which is left
+/// holding HEAD's).
+pub fn targets_since(repo: &FleetRepo, cache: &mut TargetCache) -> Result<Vec<Target>, Error> {
+    let ids = repo.head_ids_under(["state/clusters/"])?;
+    let changed: BTreeMap<String, ObjectId> = ids
+        .iter()
+        .filter(|(path, id)| cache.0.get(*path).is_none_or(|(seen, _)| seen != *id))
+        .map(|(p, id)| (p.clone(), *id))
+        .collect();
+    let mut parsed = std::collections::HashMap::with_capacity(changed.len());
+    for (path, bytes) in repo.read_blobs(&changed)? {
+        if let Some(t) = target_of(&path, &bytes)? {
+            parsed.insert(path, t);
+        }
     }
+    let mut next = std::collections::HashMap::with_capacity(ids.len());
+    let mut out = Vec::with_capacity(ids.len());
+    for (path, id) in ids {
+        let t = match parsed.remove(&path) {
+            Some(t) => t,
+            None => match cache.0.remove(&path) {
+                Some((_, t)) => t,
+                // Not a cluster's state file.
+                None => continue,
+            },
+        };
+        out.push(t.clone());
+        next.insert(path, (id, t));
+    }
+    cache.0 = next;
     Ok(out)
+}
+
+/// One cluster's target from its state file (`None` for a path that is not one).
+fn target_of(path: &str, bytes: &[u8]) -> Result<Option<Target>, Error> {
+    let Some(cluster) = atoll_layout::cluster_of(path) else {
+        return Ok(None);
+    };
+    let text = String::from_utf8_lossy(bytes);
+    let state = atoll_model::yaml::parse_values(&text)
+        .ok()
+        .and_then(|v| v.into_iter().next())
+        .ok_or_else(|| Error::State {
+            file: path.to_string(),
+            message: "not a YAML document".into(),
+        })?;
+    let observe = &state["observe"];
+    let (Ok(agent), Ok(kubeconfig)) = (
+        serde_json::from_value::<GitOpsAgent>(observe["agent"].clone()),
+        serde_json::from_value::<SecretRef>(observe["kubeconfigSecret"].clone()),
+    ) else {
+        return Err(Error::State {
+            file: path.to_string(),
+            message: "no `observe` section: render again with this atoll".into(),
+        });
+    };
+    let applications = state["applications"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Some(Target {
+        cluster: cluster.to_string(),
+        agent,
+        kubeconfig,
+        applications,
+    }))
 }
 
 fn now() -> String {
@@ -348,8 +386,9 @@ fn now() -> String {
 #[derive(Clone, Default)]
 pub struct Clients(std::sync::Arc<std::sync::Mutex<ClientMap>>);
 
-/// Per Secret (`namespace/name`): the kubeconfig it held and the client made from it.
-type ClientMap = BTreeMap<String, (Vec<u8>, kube::Client)>;
+/// Per Secret (`namespace/name`): its resourceVersion, the kubeconfig it held and the client
+/// made from it.
+type ClientMap = BTreeMap<String, (String, Vec<u8>, kube::Client)>;
 
 impl std::fmt::Debug for Clients {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -361,24 +400,84 @@ impl std::fmt::Debug for Clients {
     }
 }
 
+/// What one list of a namespace's Secrets (metadata only) said of a cluster's Secret.
+#[derive(Clone, Debug, PartialEq)]
+enum Listed {
+    /// Not listed (no list permission, or the list failed): read the Secret to know.
+    Unknown,
+    /// The namespace has no such Secret.
+    Missing,
+    /// It exists at this resourceVersion.
+    At(String),
+}
+
+/// Per namespace, its Secrets' names and resourceVersions — one paged, metadata-only list
+/// instead of a read per cluster, so a sweep of 10,000 clusters whose Secret is unchanged (or
+/// not written yet) reads no Secret at all. `None` where the list is not allowed or failed.
+async fn list_secrets(
+    mgmt: &kube::Client,
+    namespaces: std::collections::BTreeSet<String>,
+) -> BTreeMap<String, Option<std::collections::HashMap<String, String>>> {
+    let mut out = BTreeMap::new();
+    for ns in namespaces {
+        let api: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(mgmt.clone(), &ns);
+        let mut names = std::collections::HashMap::new();
+        let mut params = kube::api::ListParams::default().limit(500);
+        let listed = loop {
+            match api.list_metadata(&params).await {
+                Ok(page) => {
+                    for s in page.items {
+                        if let (Some(n), Some(rv)) = (s.metadata.name, s.metadata.resource_version)
+                        {
+                            names.insert(n, rv);
+                        }
+                    }
+                    match page.metadata.continue_.filter(|c| !c.is_empty()) {
+                        Some(c) => params = params.continue_token(&c),
+                        None => break Some(names),
+                    }
+                }
+                Err(_) => break None,
+            }
+        };
+        out.insert(ns, listed);
+    }
+    out
+}
+
 async fn client_for(
     mgmt: &kube::Client,
     secret: &SecretRef,
+    listed: Listed,
     timeout: Duration,
     clients: &Clients,
 ) -> Result<kube::Client, String> {
+    let missing = || {
+        format!(
+            "no Secret {}/{} with the cluster's kubeconfig",
+            secret.namespace, secret.name
+        )
+    };
+    let key = format!("{}/{}", secret.namespace, secret.name);
+    match &listed {
+        Listed::Missing => return Err(missing()),
+        Listed::At(rv) => {
+            if let Some((seen, _, c)) = clients.0.lock().expect("clients").get(&key)
+                && seen == rv
+            {
+                return Ok(c.clone());
+            }
+        }
+        Listed::Unknown => {}
+    }
     let api: Api<k8s_openapi::api::core::v1::Secret> =
         Api::namespaced(mgmt.clone(), &secret.namespace);
     let s = api
         .get_opt(&secret.name)
         .await
         .map_err(|e| format!("reading Secret {}/{}: {e}", secret.namespace, secret.name))?
-        .ok_or_else(|| {
-            format!(
-                "no Secret {}/{} with the cluster's kubeconfig",
-                secret.namespace, secret.name
-            )
-        })?;
+        .ok_or_else(missing)?;
+    let rv = s.metadata.resource_version.clone().unwrap_or_default();
     let bytes = s
         .data
         .as_ref()
@@ -390,11 +489,14 @@ async fn client_for(
                 secret.namespace, secret.name, secret.key
             )
         })?;
-    let key = format!("{}/{}", secret.namespace, secret.name);
-    if let Some((seen, c)) = clients.0.lock().expect("clients").get(&key)
-        && *seen == bytes
     {
-        return Ok(c.clone());
+        let mut kept = clients.0.lock().expect("clients");
+        if let Some((seen_rv, seen, c)) = kept.get_mut(&key)
+            && *seen == bytes
+        {
+            *seen_rv = rv;
+            return Ok(c.clone());
+        }
     }
     let kc =
         kube::config::Kubeconfig::from_yaml(&String::from_utf8_lossy(&bytes)).map_err(|e| {
@@ -418,7 +520,7 @@ async fn client_for(
         .0
         .lock()
         .expect("clients")
-        .insert(key, (bytes, client.clone()));
+        .insert(key, (rv, bytes, client.clone()));
     Ok(client)
 }
 
@@ -739,8 +841,16 @@ pub async fn read_clusters(
     options: &Options,
 ) -> Vec<ClusterSync> {
     let head = want.head;
+    let namespaces = targets.iter().map(|t| t.kubeconfig.namespace.clone());
+    let secrets = list_secrets(mgmt, namespaces.collect()).await;
     // Each job owns what it reads, so the whole is `Send` for any caller's runtime.
     let jobs = targets.iter().cloned().map(|t| {
+        let listed = match secrets.get(&t.kubeconfig.namespace) {
+            Some(Some(names)) => names
+                .get(&t.kubeconfig.name)
+                .map_or(Listed::Missing, |rv| Listed::At(rv.clone())),
+            _ => Listed::Unknown,
+        };
         let desired = want.objects.get(t.cluster.as_str()).cloned().unwrap_or_default();
         let last = previous.get(&t.cluster).and_then(|p| p.last_contact.clone());
         let prev_revision = previous.get(&t.cluster).and_then(|p| p.revision.clone());
@@ -749,7 +859,7 @@ pub async fn read_clusters(
         let options = options.clone();
         async move {
             let work = async {
-                let client = client_for(&mgmt, &t.kubeconfig, options.timeout, &options.clients)
+                let client = client_for(&mgmt, &t.kubeconfig, listed, options.timeout, &options.clients)
                     .await
                     .map_err(|m| (SyncState::Unreachable, m))?;
                 let nodes: Api<DynamicObject> = Api::all_with(client.clone(), &nodes_resource());
@@ -891,6 +1001,58 @@ pub fn applications(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn state(cluster: &str, apps: &[&str]) -> Vec<u8> {
+        serde_json::to_vec(&json!({
+            "observe": {
+                "agent": "flux",
+                "kubeconfigSecret": {"namespace": "fleet", "name": format!("{cluster}-kubeconfig"), "key": "value"},
+            },
+            "applications": apps,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_commit_costs_a_parse_of_the_state_files_it_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = FleetRepo::open_or_init_bare(dir.path()).unwrap();
+        let path = |c: &str| atoll_layout::state_file(c);
+        let mut files: atoll_gitops::Files = ["a", "b", "c"]
+            .iter()
+            .map(|c| (path(c), state(c, &["team/web"])))
+            .collect();
+        repo.commit(&files, "one").unwrap();
+        let mut cache = TargetCache::default();
+        let first = targets_since(&repo, &mut cache).unwrap();
+        assert_eq!(first, targets(&repo).unwrap());
+        assert_eq!(
+            first.iter().map(|t| t.cluster.as_str()).collect::<Vec<_>>(),
+            ["a", "b", "c"]
+        );
+        // Mark what the cache holds for `a`: kept as long as a's file is the same blob.
+        cache.0.get_mut(&path("a")).unwrap().1.applications = vec!["marked".into()];
+        files.insert(path("b"), state("b", &["team/web", "team/db"]));
+        files.remove(&path("c"));
+        repo.commit(&files, "two").unwrap();
+        let second = targets_since(&repo, &mut cache).unwrap();
+        assert_eq!(
+            second
+                .iter()
+                .map(|t| (t.cluster.as_str(), t.applications.join(",")))
+                .collect::<Vec<_>>(),
+            [("a", "marked".into()), ("b", "team/web,team/db".into())]
+        );
+        assert_eq!(cache.0.len(), 2);
+        // A file that changed back is parsed again, not taken from a stale entry.
+        files.insert(path("a"), state("a", &[]));
+        repo.commit(&files, "three").unwrap();
+        assert!(
+            targets_since(&repo, &mut cache).unwrap()[0]
+                .applications
+                .is_empty()
+        );
+    }
 
     #[test]
     fn agent_status_is_read_as_the_agents_write_it() {
