@@ -192,6 +192,10 @@ pub struct Memory {
     /// The status last written per object (`key` → uid and status): the watch cache can lag
     /// behind the operator's own writes, and without this a pass would write them again.
     pub written: std::sync::Mutex<std::collections::HashMap<String, (String, atoll_model::Status)>>,
+    /// Clusters and applications rendered again by passes whose status phase was cut short
+    /// (a newer declaration came): the next passes report them as rendered at HEAD, as the
+    /// cut pass would have, until a status phase runs to the end.
+    pub unreported: (BTreeSet<String>, BTreeSet<String>),
 }
 
 impl Settings {

@@ -343,7 +343,7 @@ async fn one_pass(
     declared: (&std::sync::atomic::AtomicU64, u64),
 ) -> Result<Option<Duration>, bool> {
     let started = Instant::now();
-    let outcome = match fleet::pass(snap, &cfg.settings, applier, memory).await {
+    let mut outcome = match fleet::pass(snap, &cfg.settings, applier, memory).await {
         Ok(o) => o,
         Err(e) => {
             tracing::error!("fleet pass failed (will retry): {e}");
@@ -371,6 +371,10 @@ async fn one_pass(
             .binary_search_by(|o| o.key.as_str().cmp(key))
             .is_ok()
     });
+    // What a cut-short status phase left unsaid: those renderings are still news.
+    let (clusters, apps) = &memory.unreported;
+    outcome.rendered.extend(clusters.iter().cloned());
+    outcome.changed_apps.extend(apps.iter().cloned());
     let report = status::Report {
         snap,
         outcome: &outcome,
@@ -387,6 +391,15 @@ async fn one_pass(
     };
     let (mut requeue, errors, wrote) = report.reconcile_all().await;
     let deferred = report.deferred.load(std::sync::atomic::Ordering::Relaxed);
+    drop(report);
+    memory.unreported = if deferred > 0 {
+        (
+            std::mem::take(&mut outcome.rendered),
+            std::mem::take(&mut outcome.changed_apps),
+        )
+    } else {
+        Default::default()
+    };
     tracing::info!(
         "pass took {:.2} s: render, commit and apply {:.2} s, {wrote} status(es) written in {:.2} s{}",
         started.elapsed().as_secs_f64(),
