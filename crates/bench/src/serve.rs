@@ -19,10 +19,10 @@ pub struct ServeReport {
     pub load: Duration,
     /// In how many requests (each under the body limit).
     pub load_chunks: usize,
-    /// PUT of one cluster's labels.
-    pub one_cluster: Duration,
-    /// PUT that changes no package (a team's description).
-    pub no_package: Duration,
+    /// PUT of one cluster's labels, each of [`WRITES`] times.
+    pub one_cluster: Vec<Duration>,
+    /// PUT that changes no package (a team's description), each of [`WRITES`] times.
+    pub no_package: Vec<Duration>,
     /// PUT of an application's chart version, and on how many clusters it is placed.
     pub app_bump: Duration,
     /// See `app_bump`.
@@ -49,6 +49,9 @@ pub struct Latency {
     /// Requests measured.
     pub count: usize,
 }
+
+/// How many times each single write is timed (a different value each time).
+pub const WRITES: usize = 5;
 
 struct Server {
     child: Child,
@@ -250,25 +253,33 @@ pub fn run(atoll: &Path, dir: &Path, clients: usize) -> Result<ServeReport, Erro
         .ok_or_else(|| fail("clusters", "none"))?
         .to_string();
     let path = format!("/apis/atoll.dev/v1alpha1/clusters/{name}");
-    let (mut c, _) = call(reqwest::Method::GET, &path, None)?;
-    c["metadata"]["labels"]["bench"] = json!("relabelled");
-    let (_, took) = call(
-        reqwest::Method::PUT,
-        &path,
-        Some(("application/json", c.to_string())),
-    )?;
-    r.one_cluster = took;
+    // The last value is the one the CLI's copy below is given.
+    for i in (0..WRITES).rev() {
+        let (mut c, _) = call(reqwest::Method::GET, &path, None)?;
+        c["metadata"]["labels"]["bench"] = match i {
+            0 => json!("relabelled"),
+            i => json!(format!("relabelled-{i}")),
+        };
+        let (_, took) = call(
+            reqwest::Method::PUT,
+            &path,
+            Some(("application/json", c.to_string())),
+        )?;
+        r.one_cluster.push(took);
+    }
 
     // No package changes: a team's description.
     let tpath = "/apis/atoll.dev/v1alpha1/teams/team-00";
-    let (mut team, _) = call(reqwest::Method::GET, tpath, None)?;
-    team["spec"]["description"] = json!("benchmarked");
-    let (_, took) = call(
-        reqwest::Method::PUT,
-        tpath,
-        Some(("application/json", team.to_string())),
-    )?;
-    r.no_package = took;
+    for i in 0..WRITES {
+        let (mut team, _) = call(reqwest::Method::GET, tpath, None)?;
+        team["spec"]["description"] = json!(format!("benchmarked {i}"));
+        let (_, took) = call(
+            reqwest::Method::PUT,
+            tpath,
+            Some(("application/json", team.to_string())),
+        )?;
+        r.no_package.push(took);
+    }
 
     // The same application bump through the CLI (same fleet, its own repository) and serve.
     let cmp = dir.join("cmp");
@@ -478,6 +489,15 @@ fn latency(mut v: Vec<Duration>) -> Latency {
 /// The report as a Markdown table.
 pub fn markdown(machine: &str, clusters: usize, r: &ServeReport) -> String {
     let ms = |d: Duration| format!("{:.0} ms", d.as_secs_f64() * 1000.0);
+    // Median and worst of the samples.
+    let spread = |v: &[Duration]| {
+        let mut v = v.to_vec();
+        v.sort();
+        match (v.get(v.len() / 2), v.last()) {
+            (Some(m), Some(w)) => format!("median {}, worst {} of {}", ms(*m), ms(*w), v.len()),
+            _ => "-".into(),
+        }
+    };
     let ratio = r.app_bump.as_secs_f64() / r.cli_app_bump.wall.as_secs_f64().max(1e-9);
     format!(
         "`atoll serve` at {clusters} clusters ({machine}; SQLite, bare repository)\n\n\
@@ -491,8 +511,8 @@ pub fn markdown(machine: &str, clusters: usize, r: &ServeReport) -> String {
 | server peak RSS | {:.0} MiB | |\n",
         r.load_chunks,
         r.load.as_secs_f64(),
-        ms(r.one_cluster),
-        ms(r.no_package),
+        spread(&r.one_cluster),
+        spread(&r.no_package),
         r.app_bump_clusters,
         r.app_bump.as_secs_f64(),
         r.cli_app_bump.wall.as_secs_f64(),

@@ -351,10 +351,14 @@ fn scenario(db: &str) {
         "{p}"
     );
     let big = format!("{{\"pad\": \"{}\"}}", "x".repeat(2 << 20));
+    let refused = rita.raw(reqwest::Method::POST, APPS, "application/json", big);
+    // The body was not read to its end: the connection ends, and the client is told so (the
+    // next request goes down a new one, not one being closed).
     assert_eq!(
-        problem(rita.raw(reqwest::Method::POST, APPS, "application/json", big)).0,
-        413
+        refused.headers().get("connection").map(|v| v.as_bytes()),
+        Some(&b"close"[..])
     );
+    assert_eq!(problem(refused).0, 413);
     // Deleting a catalog clusters are built from: refused, naming who refers to it.
     let (s, p) = problem(admin.delete("/apis/atoll.dev/v1alpha1/clustercatalogs/edge"));
     assert_eq!(s, 422, "{p}");

@@ -107,8 +107,8 @@ pub type DeclCache =
 
 /// [`model_of`], taking each object unchanged since it was last loaded from `cache` (and
 /// keeping what it loads there).
-pub fn model_with(
-    objects: &[Stored],
+pub fn model_with<'a>(
+    objects: impl IntoIterator<Item = &'a Stored>,
     mut cache: Option<&mut DeclCache>,
 ) -> Result<Model, Vec<FieldError>> {
     let mut decls = Declarations::default();
@@ -308,42 +308,42 @@ pub async fn execute(
     // (Holding the counter's row since our first write, no transaction with a lower version
     // is still open: the store as read here is exactly the store at version `now`.)
     let consistent = now - req.ops.len() as i64 == snap.resource_version;
-    let all: Vec<inv::Stored> = if consistent {
-        let mut objects: BTreeMap<(String, String, String), inv::Stored> = snap
-            .objects
-            .iter()
-            .map(|(k, e)| (k.clone(), e.stored.clone()))
-            .collect();
-        for (_, before, after) in &written {
+    // Borrowed from the catalog, not copied: 10,000 objects' bodies cost tens of ms to clone.
+    let changed: Vec<(crate::catalog::Key, Option<inv::Stored>)> = written
+        .iter()
+        .map(|(_, before, after)| {
             let obj = after.as_ref().or(before.as_ref()).expect("object");
             let key = inv::identity(obj);
-            match after {
-                Some(body) => {
-                    objects.insert(
-                        key.clone(),
-                        inv::Stored {
-                            kind: key.0,
-                            namespace: key.1,
-                            name: key.2,
-                            resource_version: body["metadata"]["resourceVersion"]
-                                .as_str()
-                                .and_then(|s| s.parse().ok())
-                                .unwrap_or(now),
-                            body: body.clone(),
-                        },
-                    );
-                }
-                None => {
-                    objects.remove(&key);
-                }
-            }
+            let stored = after.as_ref().map(|body| inv::Stored {
+                kind: key.0.clone(),
+                namespace: key.1.clone(),
+                name: key.2.clone(),
+                resource_version: body["metadata"]["resourceVersion"]
+                    .as_str()
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(now),
+                body: body.clone(),
+            });
+            (key, stored)
+        })
+        .collect();
+    let store_now: Vec<inv::Stored>;
+    let all: Vec<&inv::Stored> = if consistent {
+        let mut objects: BTreeMap<&crate::catalog::Key, Option<&inv::Stored>> = snap
+            .objects
+            .iter()
+            .map(|(k, e)| (k, Some(&e.stored)))
+            .collect();
+        for (key, stored) in &changed {
+            objects.insert(key, stored.as_ref());
         }
-        objects.into_values().collect()
+        objects.into_values().flatten().collect()
     } else {
-        inv::list(&mut tx, None, None).await?
+        store_now = inv::list(&mut tx, None, None).await?;
+        store_now.iter().collect()
     };
     step("validate", &mut last);
-    let model = state.model_of(&all).map_err(|errors| {
+    let model = state.model_of(all.iter().copied()).map_err(|errors| {
         Problem::invalid(
             "the change leaves declarations that do not validate; nothing was stored",
             errors,
@@ -420,7 +420,9 @@ pub async fn execute(
             now,
         );
     } else {
-        state.catalogs.replace(all.clone(), now);
+        state
+            .catalogs
+            .replace(all.into_iter().cloned().collect(), now);
     }
     step("commit", &mut last);
     let note = if req.message.is_empty() {

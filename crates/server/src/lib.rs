@@ -383,9 +383,9 @@ impl State {
     }
 
     /// Validates the objects together, loading only those not loaded before.
-    pub fn model_of(
+    pub fn model_of<'a>(
         &self,
-        objects: &[atoll_inventory::Stored],
+        objects: impl IntoIterator<Item = &'a atoll_inventory::Stored>,
     ) -> Result<Model, Vec<problem::FieldError>> {
         change::model_with(objects, Some(&mut self.decls.lock().expect("decls")))
     }

@@ -114,7 +114,28 @@ pub fn router(state: Arc<State>) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .layer(middleware::from_fn(close_after_refusal))
         .with_state(state)
+}
+
+/// A request refused with its body maybe unread (401 before any byte of it is read, 413 part
+/// way) ends its connection: say so, so that a client does not send its next request down a
+/// connection the server is closing (it would fail with "connection closed before message
+/// completed").
+async fn close_after_refusal(req: Request, next: Next) -> Response {
+    let has_body = req.headers().contains_key(header::TRANSFER_ENCODING)
+        || req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0");
+    let mut resp = next.run(req).await;
+    if has_body && (resp.status().is_client_error() || resp.status().is_server_error()) {
+        resp.headers_mut().insert(
+            header::CONNECTION,
+            header::HeaderValue::from_static("close"),
+        );
+    }
+    resp
 }
 
 /// Records each request's latency by route template.
