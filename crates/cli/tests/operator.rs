@@ -370,10 +370,21 @@ fn operator_reconciles_scales_upgrades_reports_and_cleans_up() {
         "--repo",
         cli.path().to_str().unwrap(),
     ]));
-    assert_eq!(
-        env.git(&["rev-parse", "HEAD^{tree}"]),
-        git(cli.path(), &["rev-parse", "HEAD^{tree}"]),
-        "the operator's tree differs from `atoll render`'s"
+    // Eventually: `converged` sees the objects' statuses, and a pass for a declaration that
+    // reached the watch last may still be on its way.
+    let cli_tree = git(cli.path(), &["rev-parse", "HEAD^{tree}"]);
+    wait_until(
+        "the operator's tree to be `atoll render`'s",
+        30,
+        &[&op],
+        || {
+            let tree = env.git(&["rev-parse", "HEAD^{tree}"]);
+            if tree == cli_tree {
+                Ok(())
+            } else {
+                Err(format!("operator {tree}, atoll render {cli_tree}"))
+            }
+        },
     );
 
     // The observed side is in the status: no workload cluster runs here, so no kubeconfig

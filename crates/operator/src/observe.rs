@@ -57,7 +57,8 @@ pub struct Caches {
     pub kinds: Vec<(Kind, Store<DynamicObject>)>,
     /// The CAPI Clusters atoll made (label `atoll.dev/cluster`), for their phases.
     pub capi_clusters: Store<DynamicObject>,
-    /// Woken on every change of any cache.
+    /// Woken on every change a pass may answer: an atoll object's declaration (see
+    /// [`Caches::declared`]) or finalizers, a CAPI Cluster's anything.
     pub changed: Arc<Notify>,
     /// Counts writes to atoll objects that a pass must answer: a spec (its generation),
     /// labels, or a deletion. Not the operator's own status writes or finalizers. A pass
@@ -90,32 +91,42 @@ fn watch(
     let what = resource.kind.clone();
     let stream = watcher(api, config).default_backoff().reflect(writer);
     tokio::spawn(async move {
-        // uid → declared key, as last seen.
-        let mut seen: std::collections::HashMap<String, u64> = Default::default();
+        // uid → (declared key, finalizers), as last seen.
+        let mut seen: std::collections::HashMap<String, (u64, Vec<String>)> = Default::default();
         stream
             .for_each(|ev| {
                 match ev {
                     Err(e) => tracing::warn!("watching {what}: {e}"),
+                    // CAPI Clusters: their status is what is watched.
+                    Ok(_) if declared.is_none() => changed.notify_one(),
                     Ok(ev) => {
-                        if let Some(declared) = &declared {
-                            let moved = match &ev {
-                                watcher::Event::Apply(o) | watcher::Event::InitApply(o) => {
-                                    let uid = o.metadata.uid.clone().unwrap_or_default();
-                                    let key = declared_key(o);
-                                    seen.insert(uid, key) != Some(key)
-                                        && matches!(ev, watcher::Event::Apply(_))
-                                }
-                                watcher::Event::Delete(o) => {
-                                    seen.remove(o.metadata.uid.as_deref().unwrap_or_default());
-                                    true
-                                }
-                                watcher::Event::Init | watcher::Event::InitDone => false,
-                            };
-                            if moved {
-                                declared.fetch_add(1, Ordering::Relaxed);
+                        // A pass answers declarations and finalizers; the operator's own
+                        // status writes must not wake the loop (a burst of them would hold a
+                        // write's pass back for the whole quiet period).
+                        let (moved, relevant) = match &ev {
+                            watcher::Event::Apply(o) | watcher::Event::InitApply(o) => {
+                                let uid = o.metadata.uid.clone().unwrap_or_default();
+                                let now = (
+                                    declared_key(o),
+                                    o.metadata.finalizers.clone().unwrap_or_default(),
+                                );
+                                let before = seen.insert(uid, now.clone());
+                                let moved = before.as_ref().map(|b| b.0) != Some(now.0);
+                                let live = matches!(ev, watcher::Event::Apply(_));
+                                (moved && live, before.as_ref() != Some(&now))
                             }
+                            watcher::Event::Delete(o) => {
+                                seen.remove(o.metadata.uid.as_deref().unwrap_or_default());
+                                (true, true)
+                            }
+                            watcher::Event::Init | watcher::Event::InitDone => (false, true),
+                        };
+                        if moved && let Some(declared) = &declared {
+                            declared.fetch_add(1, Ordering::Relaxed);
                         }
-                        changed.notify_one();
+                        if relevant {
+                            changed.notify_one();
+                        }
                     }
                 }
                 futures::future::ready(())

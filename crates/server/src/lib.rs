@@ -87,7 +87,11 @@ pub async fn observe_once(state: &State, client: &kube::Client) -> Result<(), Pr
     else {
         return Ok(());
     };
-    let targets = atoll_status::targets(&repo).map_err(|e| Problem::internal(e.to_string()))?;
+    let targets = {
+        let mut parsed = state.observed_targets.lock().expect("targets");
+        atoll_status::targets_since(&repo, &mut parsed)
+    }
+    .map_err(|e| Problem::internal(e.to_string()))?;
     let want = atoll_status::desired(&repo, &targets, true);
     drop(repo);
     let (previous, clients) = {
@@ -256,6 +260,8 @@ pub struct State {
     /// What each cluster's agent last reported, and per application on how many of its
     /// clusters it runs at HEAD.
     pub observed: RwLock<Observed>,
+    /// The state files `--observe` parsed, kept so a sweep parses only what a commit changed.
+    pub observed_targets: std::sync::Mutex<atoll_status::TargetCache>,
     /// Tokens seen lately (by hash), so that a request does not wait for the database to
     /// know its caller.
     pub callers: Mutex<std::collections::HashMap<String, (Principal, std::time::Instant)>>,
@@ -296,6 +302,7 @@ impl State {
             decls: Mutex::new(Default::default()),
             callers: Mutex::new(Default::default()),
             observed: RwLock::new(Observed::default()),
+            observed_targets: Default::default(),
             pipeline: Mutex::new(
                 atoll_pipeline::Pipeline::open(
                     &cfg.repo,
