@@ -263,7 +263,7 @@ struct Observed {
 /// The observed side, beside the passes rather than inside them: every cluster's agent is
 /// read through its kubeconfig Secret (concurrently, each bounded by a timeout, so one
 /// cluster that is down costs no one else anything), and each sweep wakes the loop to report
-/// it. A sweep of 10,000 clusters takes seconds, in a task of its own.
+/// it. A sweep of 10,000 clusters takes seconds, on a thread of its own.
 async fn sweep_agents(
     client: kube::Client,
     repo_path: std::path::PathBuf,
