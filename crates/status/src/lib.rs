@@ -411,6 +411,9 @@ enum Listed {
     At(String),
 }
 
+/// At most this many pages of 500 Secrets are listed per namespace (100,000 Secrets).
+const MAX_SECRET_PAGES: usize = 200;
+
 /// Per namespace, its Secrets' names and resourceVersions — one paged, metadata-only list
 /// instead of a read per cluster, so a sweep of 10,000 clusters whose Secret is unchanged (or
 /// not written yet) reads no Secret at all. `None` where the list is not allowed or failed.
@@ -423,7 +426,14 @@ async fn list_secrets(
         let api: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(mgmt.clone(), &ns);
         let mut names = std::collections::HashMap::new();
         let mut params = kube::api::ListParams::default().limit(500);
+        // Bounded: an API server that hands out `continue` tokens without end gets the
+        // per-Secret reads instead of holding the sweep.
+        let mut pages = 0;
         let listed = loop {
+            pages += 1;
+            if pages > MAX_SECRET_PAGES {
+                break None;
+            }
             match api.list_metadata(&params).await {
                 Ok(page) => {
                     for s in page.items {
